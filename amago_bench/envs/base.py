@@ -1,0 +1,97 @@
+"""The contract between the generic trial env and one benchmark family.
+
+A family module (``amago_bench.envs.<family>``) exposes ``make_task_env(suite, task, backend)``
+returning a :class:`TaskEnv`: one task's native env already mapped into the suite's unified
+spaces. The trial logic (k episodes, task sampling, seeds, records) lives in
+:mod:`amago_bench.envs.trial` and is the same for every family.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import gymnasium as gym
+import numpy as np
+
+from amago_bench.errors import UserError
+from amago_bench.suite import SuiteError, SuiteSpec, TaskSpec
+
+
+@dataclass(frozen=True)
+class StepContext:
+    """What the trial knows that a family may show in the observation."""
+
+    episode_index: int
+    """0-based index of the current episode inside the trial."""
+    episodes_per_trial: int
+    step_in_episode: int
+    """Steps already taken in the current episode (0 right after a reset)."""
+    max_episode_steps: int
+    last_reward: float
+    """Reward of the previous step, as given to the agent (0 at an episode start)."""
+    last_action_valid: bool
+    """False if the previous action was outside the task's own range and was replaced."""
+
+
+class TaskEnv(Protocol):
+    """One task's native env mapped into the suite's unified spaces."""
+
+    observation_space: gym.Space
+    action_space: gym.Space
+
+    def reset_episode(self, trial_seed: int, episode_index: int, ctx: StepContext, rng: np.random.Generator) -> tuple[Any, dict]:
+        """Start episode ``episode_index`` of a trial whose task variant is fixed by ``trial_seed``.
+
+        Returns the unified observation and an info dict.
+        """
+
+    def step(self, action: Any, ctx_fn, rng: np.random.Generator) -> tuple[Any, float, bool, bool, dict]:
+        """Take a unified action. ``ctx_fn(reward, valid)`` builds the :class:`StepContext`
+        for the new observation. Returns (obs, native reward, terminated, truncated, info);
+        info may hold ``success`` (bool) and ``action_valid`` (bool)."""
+
+    def close(self) -> None: ...
+
+
+class MissingPackageError(UserError, ImportError):
+    """A suite needs a benchmark package that is not installed; the message names the extra."""
+
+
+def require(module: str, extra: str, suite: str | None = None) -> Any:
+    """Import ``module`` or fail with the pip extra that installs it."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        what = f"suite {suite!r} needs" if suite else "this needs"
+        raise MissingPackageError(
+            f"{what} the Python package {module!r}, which is not installed "
+            f"({exc}); install with: pip install -e '.[{extra}]'"
+        ) from exc
+
+
+def package_installed(module: str) -> bool:
+    return importlib.util.find_spec(module) is not None
+
+
+FAMILIES = ("popgym", "probe", "metaworld", "babyai", "atari", "procgen")
+
+
+def family_module(suite: SuiteSpec):
+    """The env family module for a suite (imported lazily)."""
+    if suite.family not in FAMILIES:
+        raise SuiteError(f"{suite.path}: family {suite.family!r} is not one of {', '.join(FAMILIES)}")
+    return importlib.import_module(f"amago_bench.envs.{suite.family}")
+
+
+def make_task_env(suite: SuiteSpec, task: TaskSpec, backend: str | None = None) -> TaskEnv:
+    backend = backend or suite.default_backend
+    if backend not in suite.backends:
+        raise SuiteError(
+            f"backend {backend!r} does not cover suite {suite.name!r}; valid: {', '.join(suite.backends)}"
+        )
+    for pkg in suite.packages:
+        if backend == "official" or pkg == "envpool":
+            require(pkg, suite.extra, suite.name)
+    return family_module(suite).make_task_env(suite, task, backend)

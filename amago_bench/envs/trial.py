@@ -1,0 +1,193 @@
+"""The k-episode trial env: one Gymnasium env per suite, the same for every family.
+
+A Gymnasium episode of :class:`TrialEnv` is one *trial*: k consecutive episodes of the same
+task variant. The agent's memory should persist across the episodes of a trial and be
+cleared between trials. No task id is ever shown to the agent.
+
+Task choice. ``reset(seed=s)`` draws the task uniformly from the split (unless the env is
+pinned with ``task=`` or ``options={"task": name}``) and draws the variant seed from the
+split's seed range. ``options={"variant": v}`` fixes the variant seed instead.
+``options={"idle": True}`` parks the env: it steps nothing and returns zero observations
+(the evaluator uses it once a vector slot has no work left).
+
+Per-step ``info`` keys (flat, so Gymnasium vector envs can stack them):
+``task``, ``episode_index``, ``step_in_episode``, ``action_valid``, and, on the step that ends an
+inner episode, ``episode_done=True`` with ``episode_return``, ``episode_length``,
+``episode_success`` (NaN when the task has no success signal), ``episode_scored``.
+``episode_return`` is the native return times the task's reward scale, before any
+zeroing of unscored rewards.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+from amago_bench.envs.base import StepContext, TaskEnv, make_task_env
+from amago_bench.envs.spaces import space_from_spec, zeros_like_space
+from amago_bench.suite import Split, SuiteError, SuiteSpec, TaskSpec
+
+
+class TrialEnv(gym.Env):
+    """One suite as a single Gymnasium env whose episodes are k-episode trials."""
+
+    metadata = {"render_modes": []}
+
+    def __init__(
+        self,
+        suite: SuiteSpec,
+        split: Split = "train",
+        task: str | None = None,
+        backend: str | None = None,
+    ) -> None:
+        if split not in ("train", "test"):
+            raise SuiteError(f"unknown split {split!r}; valid: train, test")
+        self.suite = suite
+        self.split: Split = split
+        self.backend = backend or suite.default_backend
+        if self.backend not in suite.backends:
+            raise SuiteError(
+                f"backend {self.backend!r} does not cover suite {suite.name!r}; valid: {', '.join(suite.backends)}"
+            )
+        self.tasks: tuple[TaskSpec, ...] = suite.tasks_for(split)
+        if task is not None:
+            spec = suite.task(task)
+            if not spec.in_split(split):
+                raise SuiteError(
+                    f"task {task!r} is not in the {split} split of {suite.name!r}; "
+                    f"{split} tasks: {', '.join(t.name for t in self.tasks)}"
+                )
+        self.pinned_task = task
+        self.observation_space = space_from_spec(suite.observation, f"{suite.path} [spaces] observation")
+        self.action_space = space_from_spec(suite.action, f"{suite.path} [spaces] action")
+        self._envs: dict[str, TaskEnv] = {}
+        self._task: TaskSpec | None = None
+        self._idle = True
+        self._trial_seed = 0
+        self._episode = 0
+        self._t = 0
+        self._ret = 0.0
+        self._success = False
+        self._has_success = False
+
+    # -- helpers ------------------------------------------------------------------------
+
+    def _task_env(self, task: TaskSpec) -> TaskEnv:
+        if task.name not in self._envs:
+            self._envs[task.name] = make_task_env(self.suite, task, self.backend)
+        return self._envs[task.name]
+
+    def _ctx(self, reward: float, valid: bool) -> StepContext:
+        return StepContext(
+            episode_index=self._episode,
+            episodes_per_trial=self.suite.trial.episodes,
+            step_in_episode=self._t,
+            max_episode_steps=self.suite.trial.max_episode_steps,
+            last_reward=reward,
+            last_action_valid=valid,
+        )
+
+    def _start_episode(self) -> tuple[Any, dict]:
+        assert self._task is not None
+        self._t, self._ret, self._success, self._has_success = 0, 0.0, False, False
+        env = self._task_env(self._task)
+        obs, info = env.reset_episode(self._trial_seed, self._episode, self._ctx(0.0, True), self.np_random)
+        return obs, self._info(action_valid=True)
+
+    def _info(self, action_valid: bool) -> dict:
+        return {
+            "task": self._task.name if self._task else "",
+            "episode_index": self._episode,
+            "step_in_episode": self._t,
+            "action_valid": action_valid,
+        }
+
+    def _zero_obs(self) -> Any:
+        obs = zeros_like_space(self.observation_space, 1)
+        return {k: v[0] for k, v in obs.items()} if isinstance(obs, dict) else obs[0]
+
+    @property
+    def current_task(self) -> str | None:
+        return None if self._idle or self._task is None else self._task.name
+
+    # -- Gymnasium API --------------------------------------------------------------------
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        super().reset(seed=seed)
+        options = dict(options or {})
+        if options.get("idle"):
+            self._idle = True
+            return self._zero_obs(), {"task": "", "idle": True}
+        self._idle = False
+        name = options.get("task", self.pinned_task)
+        if name is not None:
+            task = self.suite.task(name)
+            if not task.in_split(self.split):
+                raise SuiteError(f"task {name!r} is not in the {self.split} split of {self.suite.name!r}")
+        else:
+            task = self.tasks[int(self.np_random.integers(len(self.tasks)))]
+        self._task = task
+        lo, hi = self.suite.seed_range(self.split)
+        variant = options.get("variant")
+        if variant is None:
+            variant = int(self.np_random.integers(lo, hi))
+        elif not lo <= int(variant) < hi:
+            raise SuiteError(f"variant seed {variant} is outside the {self.split} seed range [{lo}, {hi})")
+        self._trial_seed = int(variant)
+        self._episode = 0
+        return self._start_episode()
+
+    def step(self, action):
+        if self._idle:
+            return self._zero_obs(), 0.0, False, False, {"task": "", "idle": True}
+        if self._task is None:
+            raise RuntimeError("call reset() before step()")
+        trial = self.suite.trial
+        env = self._task_env(self._task)
+        holder: dict[str, Any] = {}
+
+        def ctx_fn(reward: float, valid: bool) -> StepContext:
+            self._t += 1
+            holder["ctx"] = True
+            # the observation may show the (scaled) reward even where it counts as 0
+            return self._ctx(float(reward) * self._task.reward_scale, valid)
+
+        obs, reward, terminated, truncated, info = env.step(action, ctx_fn, self.np_random)
+        if "ctx" not in holder:  # the family did not build a context: count the step here
+            self._t += 1
+        reward = float(reward) * self._task.reward_scale
+        self._ret += reward
+        if "success" in info:
+            self._has_success = True
+            self._success = self._success or bool(info["success"])
+        valid = bool(info.get("action_valid", True))
+        if self._t >= trial.max_episode_steps and not terminated:
+            truncated = True
+        out_info = self._info(action_valid=valid)
+        scored = self._episode in trial.scored_episodes
+        given_reward = reward if (scored or not trial.zero_unscored_rewards) else 0.0
+        if not (terminated or truncated):
+            return obs, given_reward, False, False, out_info
+        # an inner episode ended: record it
+        out_info.update(
+            episode_done=True,
+            episode_return=self._ret,
+            episode_length=self._t,
+            episode_success=float(self._success) if self._has_success else float("nan"),
+            episode_scored=scored,
+            episode_truncated=bool(truncated and not terminated),
+        )
+        if self._episode + 1 < trial.episodes:
+            self._episode += 1
+            obs, _ = self._start_episode()
+            out_info["step_in_episode"] = 0
+            out_info["next_episode_index"] = self._episode
+            return obs, given_reward, False, False, out_info
+        return obs, given_reward, bool(terminated), bool(truncated and not terminated), out_info
+
+    def close(self):
+        for env in self._envs.values():
+            env.close()
+        self._envs.clear()

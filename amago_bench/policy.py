@@ -1,0 +1,163 @@
+"""The agent protocol: every agent the harness evaluates or trains implements this.
+
+Agents are batched: one call acts for all N envs of a vector env. Memory is the agent's
+own business, governed by two explicit masks on every step:
+
+* ``new_trial[i]``  - env i starts a new trial: clear all memory for env i.
+* ``new_episode[i]`` - env i starts a new episode *inside* the same trial: keep memory
+  (this is what in-context adaptation feeds on); it is also True when ``new_trial[i]`` is.
+
+A stateless agent can ignore both. Agents are loaded by name (``random``, ``amago2``, ...)
+or as ``module:attr`` where ``attr`` is a class or a zero-argument factory.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+import gymnasium as gym
+import numpy as np
+
+from amago_bench.errors import UserError
+
+
+@dataclass(frozen=True)
+class EnvSpec:
+    """What an agent is told about the suite before acting."""
+
+    suite: str
+    observation_space: gym.Space
+    """Unified single-env observation space."""
+    action_space: gym.Space
+    """Unified single-env action space."""
+    num_envs: int
+    episodes_per_trial: int
+    max_episode_steps: int
+
+
+@dataclass(frozen=True)
+class Step:
+    """One batched observation for N envs.
+
+    Shapes: ``obs`` (N, *obs_shape) or a dict of such arrays; ``prev_action`` (N,) for
+    Discrete or (N, *act_shape) for Box (zeros at an episode start); ``prev_reward`` (N,)
+    float32 (0 at an episode start); ``new_trial``, ``new_episode`` (N,) bool;
+    ``episode_index``, ``step_in_episode`` (N,) int64.
+    """
+
+    obs: Any
+    prev_action: np.ndarray
+    prev_reward: np.ndarray
+    new_trial: np.ndarray
+    new_episode: np.ndarray
+    episode_index: np.ndarray
+    step_in_episode: np.ndarray
+    active: np.ndarray = field(default=None)  # type: ignore[assignment]
+    """(N,) bool: False for parked envs whose actions are ignored."""
+
+
+@runtime_checkable
+class Agent(Protocol):
+    """A batched agent. ``start`` is called once per evaluation/collection, then ``act`` every step."""
+
+    name: str
+
+    def start(self, spec: EnvSpec, seed: int) -> None:
+        """Prepare for ``spec.num_envs`` envs; all explicit randomness derives from ``seed``."""
+
+    def act(self, step: Step) -> np.ndarray:
+        """Actions for all N envs: shape (N,) ints for Discrete, (N, *shape) floats for Box."""
+
+
+class RandomAgent:
+    """Uniform random actions from the unified action space (explicit, seeded RNG)."""
+
+    name = "random"
+
+    def __init__(self) -> None:
+        self.rng = np.random.default_rng(0)
+        self.spec: EnvSpec | None = None
+
+    def start(self, spec: EnvSpec, seed: int) -> None:
+        self.spec = spec
+        self.rng = np.random.default_rng(seed)
+
+    def act(self, step: Step) -> np.ndarray:
+        assert self.spec is not None, "call start() first"
+        n = self.spec.num_envs
+        space = self.spec.action_space
+        if isinstance(space, gym.spaces.Discrete):
+            return self.rng.integers(space.start, space.start + space.n, size=n)
+        if isinstance(space, gym.spaces.Box):
+            return self.rng.uniform(space.low, space.high, size=(n, *space.shape)).astype(space.dtype)
+        raise TypeError(f"RandomAgent does not support {space}")
+
+
+class ProbeOracle:
+    """The optimal in-context strategy for the scale-probe bandit.
+
+    Sweeps the arms in order until one pays, then pulls that arm for the rest of the trial.
+    It uses only what any agent sees (previous action and reward) and keeps one remembered
+    arm per env, cleared on ``new_trial``: a worked example of the memory protocol.
+    """
+
+    name = "probe-oracle"
+
+    def start(self, spec: EnvSpec, seed: int) -> None:
+        if not isinstance(spec.action_space, gym.spaces.Discrete):
+            raise TypeError("ProbeOracle needs a Discrete action space (the scale-probe suite)")
+        self.n_arms = int(spec.action_space.n)
+        self.known = np.full(spec.num_envs, -1)
+        self.next_arm = np.zeros(spec.num_envs, dtype=np.int64)
+
+    def act(self, step: Step) -> np.ndarray:
+        self.known[step.new_trial] = -1
+        self.next_arm[step.new_trial] = 0
+        cont = ~step.new_episode
+        paid = cont & (step.prev_reward > 0) & (self.known < 0)
+        self.known[paid] = step.prev_action[paid]
+        searching = self.known < 0
+        tried = cont & searching
+        self.next_arm[tried] = (step.prev_action[tried] + 1) % self.n_arms
+        return np.where(searching, self.next_arm, self.known).astype(np.int64)
+
+
+BUILTIN_AGENTS: dict[str, str] = {
+    "random": "amago_bench.policy:RandomAgent",
+    "probe-oracle": "amago_bench.policy:ProbeOracle",
+}
+
+
+class AgentLoadError(UserError, ValueError):
+    pass
+
+
+def load_agent(ref: str, **kwargs: Any) -> Agent:
+    """Build an agent from a built-in name or ``module:attr`` (a class or factory)."""
+    target = BUILTIN_AGENTS.get(ref, ref)
+    if ":" not in target:
+        raise AgentLoadError(
+            f"unknown agent {ref!r}; use a built-in ({', '.join(sorted(BUILTIN_AGENTS))}) "
+            f"or 'module:attr' naming a class or factory"
+        )
+    mod_name, attr = target.split(":", 1)
+    try:
+        mod = importlib.import_module(mod_name)
+    except ImportError as exc:
+        raise AgentLoadError(f"cannot import module {mod_name!r} for agent {ref!r}: {exc}") from exc
+    try:
+        obj = getattr(mod, attr)
+    except AttributeError as exc:
+        raise AgentLoadError(f"module {mod_name!r} has no attribute {attr!r} (agent {ref!r})") from exc
+    agent = obj(**kwargs) if callable(obj) else obj
+    missing = [m for m in ("start", "act") if not callable(getattr(agent, m, None))]
+    if missing:
+        raise AgentLoadError(f"agent {ref!r} lacks method(s) {', '.join(missing)}; see amago_bench.policy.Agent")
+    if not getattr(agent, "name", None):
+        try:
+            agent.name = ref
+        except AttributeError:
+            pass
+    return agent
