@@ -285,9 +285,9 @@ def parse_suite(raw: Mapping[str, Any], path: str = "<memory>", measured: Mappin
         if not isinstance(t, dict):
             raise SuiteError(f"{tw}: must be a table")
         merged = {**defaults, **t}
-        _check_keys(merged, {"name", "env_id", "split", "kwargs", "reward_scale", "reference"}, tw)
         tname = _req(merged, "name", tw, str)
         tw = f"{where} task {tname!r}"
+        _check_keys(merged, {"name", "env_id", "split", "kwargs", "reward_scale", "reference"}, tw)
         if tname in seen:
             raise SuiteError(f"{tw}: duplicate task name")
         seen.add(tname)

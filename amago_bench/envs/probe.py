@@ -59,7 +59,8 @@ class BanditTaskEnv:
         paid = a == self.good
         self.t += 1
         ctx_fn(float(paid), True)
-        return self._obs(a, paid, self.episode), float(paid), False, self.t >= self.length, {}
+        # success: the episode found the good arm at least once
+        return self._obs(a, paid, self.episode), float(paid), False, self.t >= self.length, {"success": paid}
 
     def close(self) -> None:
         pass

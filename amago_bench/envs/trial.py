@@ -89,11 +89,14 @@ class TrialEnv(gym.Env):
             last_action_valid=valid,
         )
 
-    def _start_episode(self) -> tuple[Any, dict]:
+    def _start_episode(self, last_reward: float = 0.0) -> tuple[Any, dict]:
+        """Reset the task env for the current episode. ``last_reward`` is the final reward of the
+        previous episode of this trial (0 at a trial start), so observations that show the last
+        reward keep showing it across the episode boundary."""
         assert self._task is not None
         self._t, self._ret, self._success, self._has_success = 0, 0.0, False, False
         env = self._task_env(self._task)
-        obs, info = env.reset_episode(self._trial_seed, self._episode, self._ctx(0.0, True), self.np_random)
+        obs, info = env.reset_episode(self._trial_seed, self._episode, self._ctx(last_reward, True), self.np_random)
         return obs, self._info(action_valid=True)
 
     def _info(self, action_valid: bool) -> dict:
@@ -181,7 +184,7 @@ class TrialEnv(gym.Env):
         )
         if self._episode + 1 < trial.episodes:
             self._episode += 1
-            obs, _ = self._start_episode()
+            obs, _ = self._start_episode(last_reward=reward)
             out_info["step_in_episode"] = 0
             out_info["next_episode_index"] = self._episode
             return obs, given_reward, False, False, out_info

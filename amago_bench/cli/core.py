@@ -1,0 +1,277 @@
+"""Commands: `suites`, `evaluate`, `calibrate`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from pathlib import Path
+
+from amago_bench.errors import UserError
+
+
+def _add_db(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--db", default=None, help="results database file (default: results/amago-bench.db)")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("suites", help="list suites: task counts, packages, installed or not")
+    p.add_argument("--tasks", metavar="SUITE", help="list the tasks of one suite with their reference scores")
+    p.set_defaults(func=cmd_suites)
+
+    p = sub.add_parser(
+        "evaluate",
+        help="evaluate an agent on a suite (fixed trials per task), store results, print a per-task summary",
+        description="Evaluate an agent on every task of a suite's split with a fixed quota of trials per task and seed. "
+        "Results go to the results database; re-running the same command resumes and skips finished trials.",
+    )
+    p.add_argument("--suite", required=True, help="suite name (see `amago-bench suites`) or a path to a suite .toml")
+    p.add_argument("--agent", default="random", help="built-in agent name (random, probe-oracle, amago2) or module:attr")
+    p.add_argument("--checkpoint", default=None, help="trained checkpoint for the agent (e.g. from `amago-bench train`)")
+    p.add_argument("--split", choices=("train", "test"), default="test")
+    p.add_argument("--seeds", type=int, nargs="+", default=[0], help="evaluation seeds (one run each)")
+    p.add_argument("--trials-per-task", type=int, default=4, help="trials per task per seed")
+    p.add_argument("--tasks", nargs="+", default=None, help="only these tasks (default: all tasks of the split)")
+    p.add_argument("--num-envs", type=int, default=8, help="parallel envs in the vector env")
+    p.add_argument("--vector", choices=("sync", "async"), default="sync", help="Gymnasium vector env kind")
+    p.add_argument("--backend", default=None, help="env backend (default: the suite's default)")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    _add_db(p)
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser(
+        "calibrate",
+        help="measure uniform-random reference scores for a suite and store them with provenance",
+        description="Runs the uniform random agent on every task (both splits) and writes "
+        "results/reference/<suite>-random.json, the low end of normalisation for suites that say low = \"measured\".",
+    )
+    p.add_argument("--suite", required=True)
+    p.add_argument("--trials-per-task", type=int, default=200)
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
+    p.add_argument("--num-envs", type=int, default=8)
+    p.add_argument("--backend", default=None)
+    p.add_argument("--out", default=None, help="output file (default: results/reference/<suite>-random.json)")
+    p.set_defaults(func=cmd_calibrate)
+
+
+# --------------------------------------------------------------------------------------
+
+
+def cmd_suites(args: argparse.Namespace) -> int:
+    from amago_bench.envs.base import package_installed
+    from amago_bench.suite import get_suite, list_suites
+
+    if args.tasks:
+        spec = get_suite(args.tasks)
+        print(f"{spec.name}: {spec.description}")
+        print(f"trial: k={spec.trial.episodes} scored={list(spec.trial.scored_episodes)} score={spec.trial.score}")
+        print(f"{'task':36s} {'split':5s} {'ref kind':14s} {'low':>10s} {'high':>10s}")
+        for t in spec.tasks:
+            r = t.reference
+            low = "unmeasured" if r.low is None and r.low_measured else ("-" if r.low is None else f"{r.low:.4g}")
+            high = "-" if r.high is None else f"{r.high:.4g}"
+            print(f"{t.name:36s} {t.split:5s} {r.kind:14s} {low:>10s} {high:>10s}")
+        return 0
+    rows = []
+    for name in list_suites():
+        try:
+            spec = get_suite(name)
+        except UserError as exc:
+            rows.append((name, "?", "?", "?", f"invalid: {exc}"))
+            continue
+        pkgs = ", ".join(spec.packages) or "-"
+        missing = [p for p in spec.packages if not package_installed(p)]
+        status = "ok" if not missing else f"missing {', '.join(missing)}: pip install -e '.[{spec.extra}]'"
+        rows.append((name, f"{len(spec.task_names('train'))}/{len(spec.task_names('test'))}", pkgs,
+                     ",".join(spec.backends), status))
+    print(f"{'suite':28s} {'tasks tr/te':11s} {'packages':22s} {'backends':18s} installed")
+    for r in rows:
+        print(f"{r[0]:28s} {r[1]:11s} {r[2]:22s} {r[3]:18s} {r[4]}")
+    return 0
+
+
+def _agent_and_config(args: argparse.Namespace):
+    from amago_bench.policy import load_agent
+
+    kwargs = {}
+    config: dict = {"ref": args.agent}
+    if args.checkpoint:
+        ck = Path(args.checkpoint)
+        if not ck.exists():
+            raise UserError(f"checkpoint {ck} does not exist; train one with `amago-bench train` or fix the path")
+        kwargs["checkpoint"] = str(ck)
+        config["checkpoint"] = str(ck.resolve())
+        config["checkpoint_sha256"] = _sha256(ck)
+    agent = load_agent(args.agent, **kwargs)
+    return agent, config
+
+
+def _sha256(path: Path) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()[:16]
+
+
+def trial_protocol(spec) -> str:
+    t = spec.trial
+    return (f"k={t.episodes} scored={list(t.scored_episodes)} score={t.score} "
+            f"max_steps={t.max_episode_steps} zero_unscored={t.zero_unscored_rewards}")
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from amago_bench.evaluate import evaluate
+    from amago_bench.scoring import task_summary
+    from amago_bench.store import ResultsStore, RunManifest
+    from amago_bench.suite import get_suite
+
+    spec = get_suite(args.suite)
+    if args.tasks:
+        for t in args.tasks:
+            task = spec.task(t)
+            if not task.in_split(args.split):
+                raise UserError(f"task {t!r} is not in the {args.split} split of {spec.name!r}; "
+                                f"{args.split} tasks: {', '.join(spec.task_names(args.split))}")
+    if args.trials_per_task < 1:
+        raise UserError("--trials-per-task must be >= 1")
+    backend = args.backend or spec.default_backend
+    store = ResultsStore(args.db)
+    frames = []
+    try:
+        for seed in args.seeds:
+            agent, config = _agent_and_config(args)
+            manifest = RunManifest(
+                kind="evaluate", agent=getattr(agent, "name", args.agent) if not args.checkpoint else args.agent,
+                agent_config=config, suite=spec.name, suite_hash=spec.spec_hash, split=args.split, seed=seed,
+                trials_per_task=args.trials_per_task, num_envs=args.num_envs, backend=backend,
+                tasks=tuple(args.tasks) if args.tasks else None, trial_protocol=trial_protocol(spec),
+            )
+            run_id = store.open_run(manifest)
+            done = store.completed_trials(run_id)
+            if done:
+                print(f"run {run_id}: resuming, {len(done)} trials already stored", file=sys.stderr)
+            try:
+                evaluate(
+                    agent, spec, split=args.split, trials_per_task=args.trials_per_task, seed=seed,
+                    num_envs=args.num_envs, vector=args.vector, backend=backend, tasks=args.tasks, skip=done,
+                    on_trial=lambda job, eps, rid=run_id: store.add_trial(rid, job.task, job.trial, eps),
+                    progress=not args.no_progress,
+                )
+            except UserError:
+                store.finish_run(run_id, status="failed")
+                raise
+            store.finish_run(run_id)
+            frames.append(store.episodes(run_ids=[run_id]))
+    finally:
+        store.close()
+    episodes = pd.concat(frames, ignore_index=True)
+    summary = task_summary(episodes, spec)
+    if args.json:
+        print(json.dumps(json.loads(summary.reset_index().to_json(orient="records")), indent=1))
+        return 0
+    _print_summary(summary, spec, args)
+    return 0
+
+
+def _fmt(x: float) -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "-"
+    return f"{x:.4g}" if abs(x) < 1e4 else f"{x:.3e}"
+
+
+def _print_summary(summary, spec, args) -> None:
+    print(f"\n{spec.name} / {args.split} / agent {args.agent} / seeds {args.seeds} / "
+          f"{args.trials_per_task} trials per task per seed")
+    print(f"trial score = {spec.trial.score} of episodes {list(spec.trial.scored_episodes)} of {spec.trial.episodes}")
+    print(f"{'task':36s} {'trials':>6s} {'score':>11s} {'normalised':>10s} {'success':>8s}")
+    for task, row in summary.iterrows():
+        print(f"{task:36s} {int(row['trials']):6d} {_fmt(row['score']):>11s} {_fmt(row['normalised']):>10s} "
+              f"{_fmt(row['success']):>8s}")
+    norm = summary["normalised"]
+    if norm.notna().any():
+        print(f"{'mean over tasks':36s} {'':6s} {'':11s} {_fmt(float(norm.mean())):>10s} "
+              f"{_fmt(float(summary['success'].mean())):>8s}")
+    unknown = [t.name for t in spec.tasks if t.reference.low is None and t.reference.low_measured]
+    if unknown:
+        print(f"note: {len(unknown)} task(s) have no measured random reference yet, so no normalised score; "
+              f"run `amago-bench calibrate --suite {spec.name}`")
+
+
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    import datetime as dt
+    import platform
+
+    import numpy as np
+    import pandas as pd
+
+    from amago_bench.evaluate import evaluate
+    from amago_bench.policy import RandomAgent
+    from amago_bench.scoring import trial_scores
+    from amago_bench.suite import measured_reference_path, get_suite
+
+    spec = get_suite(args.suite)
+    backend = args.backend or spec.default_backend
+    frames = []
+    for split in ("train", "test"):
+        for seed in args.seeds:
+            recs = evaluate(RandomAgent(), spec, split=split, trials_per_task=args.trials_per_task, seed=seed,
+                            num_envs=args.num_envs, backend=backend, progress=True)
+            df = pd.DataFrame(recs)
+            df["seed"] = seed
+            df["split_"] = split
+            frames.append(df)
+    episodes = pd.concat(frames, ignore_index=True)
+    tasks = {}
+    for split in ("train", "test"):
+        ts = trial_scores(episodes[episodes["split_"] == split], spec)
+        for task, g in ts.groupby("task"):
+            tasks.setdefault(task, []).append(g["score"].to_numpy())
+    out = {}
+    for task, parts in tasks.items():
+        s = np.concatenate(parts)
+        out[task] = {"mean": float(s.mean()), "std": float(s.std(ddof=1)) if len(s) > 1 else 0.0,
+                     "stderr": float(s.std(ddof=1) / np.sqrt(len(s))) if len(s) > 1 else 0.0, "trials": int(len(s))}
+    versions = _versions(spec.packages)
+    doc = {
+        "suite": spec.name,
+        "what": f"uniform-random trial score ({spec.trial.score} of scored episodes {list(spec.trial.scored_episodes)})",
+        "command": f"amago-bench calibrate --suite {spec.name} --trials-per-task {args.trials_per_task} "
+        f"--seeds {' '.join(map(str, args.seeds))} --num-envs {args.num_envs} --backend {backend}",
+        "trials_per_task_per_seed_per_split": args.trials_per_task,
+        "seeds": list(args.seeds),
+        "splits": ["train", "test"],
+        "backend": backend,
+        "agent": "amago_bench.policy:RandomAgent (uniform over the unified action space)",
+        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "python": platform.python_version(),
+        "packages": versions,
+        "tasks": out,
+    }
+    path = Path(args.out) if args.out else measured_reference_path(spec.name)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(doc, indent=1) + "\n")
+    tmp.replace(path)
+    print(f"wrote {path}: {len(out)} tasks, "
+          f"{args.trials_per_task * len(args.seeds) * 2} trials per task (both splits)")
+    return 0
+
+
+def _versions(packages) -> dict[str, str]:
+    from importlib import metadata
+
+    out = {}
+    for p in ("numpy", "gymnasium", *packages):
+        dist = {"ale_py": "ale-py"}.get(p, p)
+        try:
+            out[p] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            out[p] = "not installed"
+    return out
