@@ -1,13 +1,20 @@
-"""Scoring: from tidy episode records to per-task trial scores and normalised scores.
+"""Scoring: from tidy episode records to per-task trial scores, normalised scores, aggregate
+statistics with stratified-bootstrap confidence intervals, and leaderboards.
 
 Pure functions over pandas/numpy; no torch, no env package. Shapes are stated in docstrings.
 """
 
 from __future__ import annotations
 
+import json
+import warnings
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
 import numpy as np
 import pandas as pd
 
+from amago_bench.errors import UserError
 from amago_bench.suite import SuiteSpec
 
 EPISODE_COLUMNS = ("task", "trial", "episode", "return", "length", "success", "scored")
@@ -55,3 +62,356 @@ def task_summary(episodes: pd.DataFrame, suite: SuiteSpec) -> pd.DataFrame:
     })
     order = [t for t in suite.task_names() if t in out.index]
     return out.loc[order]
+
+
+# ======================================================================================
+# Aggregate statistics over a (runs x tasks) score array (Agarwal et al. 2021, "rliable").
+#
+# Every metric takes ``scores`` of shape (R, T) - R runs (seeds), T tasks - or a batch of
+# shape (..., R, T) and returns a float (or an array of shape (...)). Bootstrap functions
+# take an explicit ``numpy.random.Generator``; nothing here touches the global RNG.
+
+class ScoringError(UserError, ValueError):
+    """Scores cannot be aggregated as asked (unknown metric, NaN scores, no complete run...)."""
+
+
+class MissingDataWarning(UserWarning):
+    """Some (seed, task, trial) results are missing, so rows were left out (never silently)."""
+
+
+def normalise(raw: np.ndarray, low: np.ndarray, high: np.ndarray) -> np.ndarray:
+    """Per-task normalisation (raw - low) / (high - low).
+
+    Covers random/expert, human-normalised and min-max constants alike (they differ only in
+    where the ends come from). ``raw``: (..., T); ``low``, ``high``: (T,). Returns (..., T);
+    NaN for a task whose ends are unknown (NaN) or equal. ``low`` maps to 0, ``high`` to 1.
+    """
+    raw = np.asarray(raw, dtype=float)
+    low = np.asarray(low, dtype=float)
+    high = np.asarray(high, dtype=float)
+    span = high - low
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = (raw - low) / span
+    return np.where(np.isfinite(span) & (span != 0), out, np.nan)
+
+
+def reference_ends(suite: SuiteSpec, tasks: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """(low, high), each (T,), of the given tasks' reference scores; NaN where unknown."""
+    lo, hi = [], []
+    for name in tasks:
+        ref = suite.task(name).reference
+        lo.append(np.nan if ref.low is None else ref.low)
+        hi.append(np.nan if ref.high is None else ref.high)
+    return np.array(lo, dtype=float), np.array(hi, dtype=float)
+
+
+def success_rate(success: np.ndarray) -> float:
+    """Mean success over runs, tasks (and trials): ``success`` (R, T) or (R, T, J), values in [0, 1]."""
+    success = _finite(success, "success")
+    return float(success.mean(axis=tuple(range(1, success.ndim))).mean())
+
+
+def coverage(success: np.ndarray, threshold: float = 2 / 3) -> np.ndarray:
+    """Tasks whose success over a trial reaches ``threshold`` (ML45: >= 2/3 of 3 episodes).
+
+    ``success``: (R, T) per-run, per-task success rate of a trial (the mean over a task's
+    trials when there are several). Returns (R,) integer counts; average them over runs
+    for one number. A tolerance of 1e-9 absorbs float rounding (4/6 counts as 2/3).
+    """
+    success = _finite(success, "success")
+    return (success >= threshold - 1e-9).sum(axis=-1)
+
+
+def mean(scores: np.ndarray) -> np.ndarray | float:
+    """Mean over tasks of the per-task mean over runs. ``scores``: (..., R, T) -> (...)."""
+    return np.asarray(scores, dtype=float).mean(axis=-2).mean(axis=-1)
+
+
+def median(scores: np.ndarray) -> np.ndarray | float:
+    """Median over tasks of the per-task mean over runs. ``scores``: (..., R, T) -> (...)."""
+    return np.median(np.asarray(scores, dtype=float).mean(axis=-2), axis=-1)
+
+
+def iqm(scores: np.ndarray) -> np.ndarray | float:
+    """Interquartile mean: the 25%-trimmed mean over all R x T scores (scipy's trim_mean rule:
+    floor(0.25 n) values cut from each end). ``scores``: (..., R, T) -> (...)."""
+    s = np.asarray(scores, dtype=float)
+    flat = np.sort(s.reshape(*s.shape[:-2], -1), axis=-1)
+    n = flat.shape[-1]
+    cut = int(0.25 * n)
+    return flat[..., cut:n - cut].mean(axis=-1)
+
+
+def optimality_gap(scores: np.ndarray, gamma: float = 1.0) -> np.ndarray | float:
+    """How far below ``gamma`` scores fall on average: mean(max(0, gamma - score)) over R x T.
+    Lower is better. ``scores``: (..., R, T) -> (...)."""
+    s = np.asarray(scores, dtype=float)
+    return gamma - np.minimum(s, gamma).mean(axis=(-2, -1))
+
+
+#: Aggregate metrics by CLI name.
+METRICS: dict[str, Callable[[np.ndarray], np.ndarray | float]] = {
+    "iqm": iqm, "mean": mean, "median": median, "optimality-gap": optimality_gap,
+}
+#: Metrics where lower is better (ranked ascending).
+LOWER_IS_BETTER = frozenset({"optimality-gap"})
+
+
+def get_metric(name: str) -> Callable[[np.ndarray], np.ndarray | float]:
+    if name not in METRICS:
+        raise ScoringError(f"unknown metric {name!r}; valid: {', '.join(METRICS)}")
+    return METRICS[name]
+
+
+def _finite(a: np.ndarray, what: str) -> np.ndarray:
+    a = np.asarray(a, dtype=float)
+    if a.size == 0:
+        raise ScoringError(f"no {what} values to aggregate")
+    if not np.all(np.isfinite(a)):
+        raise ScoringError(f"{what} array has NaN/inf entries; find the tasks without a {what} value first")
+    return a
+
+
+@dataclass(frozen=True)
+class Interval:
+    """A point estimate with a (1 - alpha) confidence interval."""
+
+    estimate: float
+    lower: float
+    upper: float
+
+
+def stratified_bootstrap(
+    scores: np.ndarray,
+    statistic: Callable[[np.ndarray], np.ndarray],
+    rng: np.random.Generator,
+    reps: int = 2000,
+    chunk_elems: int = 4_000_000,
+) -> np.ndarray:
+    """Bootstrap replicates of ``statistic``, resampling runs within each task.
+
+    ``scores``: (R, T). ``statistic`` maps (B, R, T) -> (B,) or (B, K). For each replicate
+    and each task independently, R runs are drawn with replacement (the stratification
+    keeps every task in every replicate). Returns (reps,) or (reps, K).
+    """
+    s = _finite(scores, "score")
+    if s.ndim != 2:
+        raise ValueError(f"scores must be (runs, tasks), got shape {s.shape}")
+    r, t = s.shape
+    cols = np.arange(t)
+    out = []
+    per = max(1, chunk_elems // max(1, r * t))
+    done = 0
+    while done < reps:
+        b = min(per, reps - done)
+        idx = rng.integers(0, r, size=(b, r, t))
+        out.append(np.asarray(statistic(s[idx, cols])))
+        done += b
+    return np.concatenate(out, axis=0)
+
+
+def _percentiles(boot: np.ndarray, alpha: float) -> tuple[np.ndarray, np.ndarray]:
+    lo, hi = np.percentile(boot, [100 * alpha / 2, 100 * (1 - alpha / 2)], axis=0)
+    return lo, hi
+
+
+def interval_estimate(
+    scores: np.ndarray, metric: str, rng: np.random.Generator, reps: int = 2000, alpha: float = 0.05,
+) -> Interval:
+    """Point estimate of ``metric`` on ``scores`` (R, T) and its stratified-bootstrap
+    percentile (1 - alpha) interval."""
+    fn = get_metric(metric)
+    s = _finite(scores, "score")
+    est = float(fn(s))
+    lo, hi = _percentiles(stratified_bootstrap(s, fn, rng, reps), alpha)
+    return Interval(est, float(lo), float(hi))
+
+
+def probability_of_improvement(x: np.ndarray, y: np.ndarray) -> np.ndarray | float:
+    """P(X > Y): the mean over tasks of P(x_run > y_run) + 0.5 P(x_run == y_run)
+    (the Mann-Whitney U statistic over n_x n_y). ``x``: (..., Rx, T), ``y``: (..., Ry, T)
+    with the same T -> (...)."""
+    x = np.asarray(x, dtype=float)
+    y = np.asarray(y, dtype=float)
+    if x.shape[-1] != y.shape[-1]:
+        raise ScoringError(f"probability of improvement needs the same tasks: {x.shape[-1]} vs {y.shape[-1]}")
+    gt = x[..., :, None, :] > y[..., None, :, :]
+    eq = x[..., :, None, :] == y[..., None, :, :]
+    per_task = (gt + 0.5 * eq).mean(axis=(-3, -2))
+    return per_task.mean(axis=-1)
+
+
+def probability_of_improvement_interval(
+    x: np.ndarray, y: np.ndarray, rng: np.random.Generator, reps: int = 2000, alpha: float = 0.05,
+) -> Interval:
+    """P(X > Y) with a CI from stratified bootstraps of X (Rx, T) and Y (Ry, T), drawn independently."""
+    x = _finite(x, "score")
+    y = _finite(y, "score")
+    est = float(probability_of_improvement(x, y))
+    t = x.shape[1]
+    cols = np.arange(t)
+    vals = []
+    per = max(1, 2_000_000 // max(1, x.shape[0] * y.shape[0] * t))
+    done = 0
+    while done < reps:
+        b = min(per, reps - done)
+        bx = x[rng.integers(0, x.shape[0], size=(b, x.shape[0], t)), cols]
+        by = y[rng.integers(0, y.shape[0], size=(b, y.shape[0], t)), cols]
+        vals.append(probability_of_improvement(bx, by))
+        done += b
+    lo, hi = _percentiles(np.concatenate(vals), alpha)
+    return Interval(est, float(lo), float(hi))
+
+
+def performance_profile(scores: np.ndarray, taus: np.ndarray) -> np.ndarray:
+    """Score distribution: fraction of all run x task scores above each threshold.
+    ``scores``: (..., R, T); ``taus``: (K,) -> (..., K), non-increasing in tau."""
+    s = np.asarray(scores, dtype=float)
+    taus = np.asarray(taus, dtype=float)
+    return (s[..., None] > taus).mean(axis=(-3, -2))
+
+
+def performance_profile_interval(
+    scores: np.ndarray, taus: np.ndarray, rng: np.random.Generator, reps: int = 2000, alpha: float = 0.05,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(profile, lower, upper), each (K,), for ``scores`` (R, T) at thresholds ``taus`` (K,)."""
+    s = _finite(scores, "score")
+    boot = stratified_bootstrap(s, lambda b: performance_profile(b, taus), rng, reps,
+                                chunk_elems=max(1, 4_000_000 // max(1, len(np.atleast_1d(taus)))))
+    lo, hi = _percentiles(boot, alpha)
+    return performance_profile(s, taus), lo, hi
+
+
+# ======================================================================================
+# From tidy records to (seeds x tasks) arrays and a leaderboard.
+
+#: Trial-score columns a leaderboard can rank on.
+SCORE_KINDS = ("normalised", "success", "score")
+
+
+def score_matrix(
+    trials: pd.DataFrame,
+    tasks: Sequence[str],
+    value: str = "normalised",
+    trials_per_task: int | None = None,
+    label: str = "",
+) -> tuple[np.ndarray, list]:
+    """(seeds x tasks) array of per-task means over trials of column ``value``.
+
+    ``trials``: output of :func:`trial_scores` (one row per seed, task, trial). A seed that
+    lacks any task, or has fewer than ``trials_per_task`` trials of a task, is left out with
+    a :class:`MissingDataWarning` naming what is missing (never a silent shift of the
+    average). Returns (matrix (R, T), seeds (R,)). Raises ScoringError when no seed is complete.
+    """
+    if value not in trials.columns:
+        raise ScoringError(f"unknown score column {value!r}; valid: {', '.join(SCORE_KINDS)}")
+    tasks = list(tasks)
+    counts = trials.groupby(["seed", "task"]).size()
+    means = trials.groupby(["seed", "task"])[value].mean()
+    rows, seeds = [], []
+    where = f"{label}: " if label else ""
+    for seed in sorted(trials["seed"].unique()):
+        missing = []
+        for task in tasks:
+            n = int(counts.get((seed, task), 0))
+            need = trials_per_task or 1
+            if n < need:
+                missing.append(f"{task} ({n}/{need} trials)")
+        if missing:
+            shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+            warnings.warn(f"{where}seed {seed} left out: missing {shown}; re-run its evaluate command to complete it",
+                          MissingDataWarning, stacklevel=2)
+            continue
+        rows.append([float(means[(seed, task)]) for task in tasks])
+        seeds.append(seed)
+    extra = sorted(set(trials["task"]) - set(tasks))
+    if extra:
+        warnings.warn(f"{where}ignoring results of task(s) outside the compared set: {', '.join(extra)}",
+                      MissingDataWarning, stacklevel=2)
+    if not rows:
+        raise ScoringError(f"{where}no seed has results for every task; finish a run first")
+    return np.array(rows, dtype=float), seeds
+
+
+def leaderboard(
+    episodes: pd.DataFrame,
+    suite: SuiteSpec,
+    metric: str = "iqm",
+    score: str = "normalised",
+    rng: np.random.Generator | None = None,
+    reps: int = 2000,
+    alpha: float = 0.05,
+) -> pd.DataFrame:
+    """Rank agents on ``suite`` by ``metric`` over per-(seed, task) scores, by comparable group.
+
+    ``episodes``: one row per episode with run columns (as ``ResultsStore.episodes``): at
+    least run_id, agent, agent_config, seed, suite_hash, split, trial_protocol, backend,
+    trials_per_task, tasks. Runs are ranked together only when their comparability key
+    (suite_hash, split, trial_protocol, backend, trials_per_task, tasks) agrees; each key
+    is one ``group`` (ranks restart per group). An entry is an agent name plus its config;
+    one seed is one run. Returns one row per (group, entry): group, rank, agent, config,
+    estimate, lower, upper, seeds, trials, tasks, run_ids, plus the key columns.
+    """
+    get_metric(metric)
+    if score not in SCORE_KINDS:
+        raise ScoringError(f"unknown score {score!r}; valid: {', '.join(SCORE_KINDS)}")
+    rng = rng if rng is not None else np.random.default_rng(0)
+    key_cols = ["suite_hash", "split", "trial_protocol", "backend", "trials_per_task", "tasks"]
+    df = episodes.copy()
+    df["tasks"] = df["tasks"].fillna("")
+    df["agent_config"] = df["agent_config"].fillna("{}")
+    out_rows = []
+    for gi, (key, g) in enumerate(df.groupby(key_cols, sort=True)):
+        kd = dict(zip(key_cols, key))
+        split = kd["split"]
+        task_list = json.loads(kd["tasks"]) if kd["tasks"] else suite.task_names(split)
+        unknown = [t for t in task_list if t not in suite.task_names()]
+        if unknown:
+            raise ScoringError(f"results name task(s) {unknown} that suite {suite.name!r} does not have; "
+                               "they were recorded with another version of the suite file")
+        configs_per_agent = g.groupby("agent")["agent_config"].nunique()
+        group_rows = []
+        for (agent, cfg), e in g.groupby(["agent", "agent_config"], sort=True):
+            label = agent if configs_per_agent[agent] == 1 else f"{agent} [{_short_hash(cfg)}]"
+            e = _one_run_per_seed(e, label)
+            ts = trial_scores(e, suite)
+            if score == "normalised" and ts["normalised"].isna().any():
+                bad = sorted(set(ts.loc[ts["normalised"].isna(), "task"]))
+                raise ScoringError(
+                    f"suite {suite.name!r}: task(s) {', '.join(bad[:6])}{' ...' if len(bad) > 6 else ''} have no "
+                    f"normalisation ends, so normalised scores are NaN; measure them with "
+                    f"`amago-bench calibrate --suite {suite.name}` or rank with --score success|score")
+            if score == "success" and ts["success"].isna().any():
+                raise ScoringError(f"suite {suite.name!r} has no success signal for some tasks; rank with --score normalised|score")
+            mat, seeds = score_matrix(ts, task_list, score, int(kd["trials_per_task"]), label)
+            iv = interval_estimate(mat, metric, rng, reps, alpha)
+            group_rows.append({
+                "agent": label, "config": cfg, "estimate": iv.estimate, "lower": iv.lower, "upper": iv.upper,
+                "seeds": len(seeds), "trials": int(len(seeds) * len(task_list) * int(kd["trials_per_task"])),
+                "tasks": len(task_list),
+                "run_ids": ",".join(sorted(e.loc[e["seed"].isin(seeds), "run_id"].unique())),
+            })
+        group_rows.sort(key=lambda r: r["estimate"], reverse=metric not in LOWER_IS_BETTER)
+        for rank, row in enumerate(group_rows, 1):
+            out_rows.append({"group": gi + 1, "rank": rank, **row, "metric": metric, "score": score,
+                             **{f"key_{k}": v for k, v in kd.items()}})
+    return pd.DataFrame(out_rows)
+
+
+def _short_hash(text: str) -> str:
+    import hashlib
+
+    return hashlib.sha256(text.encode()).hexdigest()[:8]
+
+
+def _one_run_per_seed(e: pd.DataFrame, label: str) -> pd.DataFrame:
+    """Keep one run per seed (the one with the most episodes; a run is one sample)."""
+    per = e.groupby(["seed", "run_id"]).size().reset_index(name="n")
+    dup = per[per.duplicated("seed", keep=False)]
+    if dup.empty:
+        return e
+    keep = per.sort_values(["seed", "n", "run_id"], ascending=[True, False, True]).drop_duplicates("seed")
+    dropped = sorted(set(dup["run_id"]) - set(keep["run_id"]))
+    warnings.warn(f"{label}: several runs share a seed (e.g. other --num-envs); counting one per seed, "
+                  f"leaving out run(s) {', '.join(dropped)}", MissingDataWarning, stacklevel=2)
+    return e[e["run_id"].isin(keep["run_id"])]
