@@ -155,8 +155,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             )
             run_id = store.open_run(manifest)
             done = store.completed_trials(run_id)
-            if done:
-                print(f"run {run_id}: resuming, {len(done)} trials already stored", file=sys.stderr)
+            total = len(spec.task_names(args.split) if not args.tasks else args.tasks) * args.trials_per_task
+            if len(done) >= total:
+                print(f"run {run_id} (seed {seed}): complete, {len(done)} trials stored; nothing to run", file=sys.stderr)
+            elif done:
+                print(f"run {run_id} (seed {seed}): resuming, {len(done)} of {total} trials already stored", file=sys.stderr)
             try:
                 evaluate(
                     agent, spec, split=args.split, trials_per_task=args.trials_per_task, seed=seed,

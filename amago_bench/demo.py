@@ -1,0 +1,72 @@
+"""The main job: a real end-to-end run at a small budget, through the same CLI a user types.
+
+    python -m amago_bench.demo [--db PATH] [--budget smoke|small] [--out reports/demo]
+
+1. measures the random and oracle reference agents on ``scale-probe`` and the random agent
+   on ``popgym27``;
+2. trains the AMAGO-2 reference agent (ind/ind) on ``scale-probe`` at the chosen budget and
+   evaluates its checkpoint on the test split;
+3. prints the leaderboard of ``scale-probe`` (IQM of normalised scores with 95% bootstrap CIs);
+4. draws the figures (per-task normalised scores, learning curve) into ``--out``.
+
+Every step is resumable: the results database skips work already stored, and training
+resumes from its last checkpoint, so re-running the command finishes what a killed run left.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+import time
+
+from amago_bench.cli import main as cli
+
+
+def step(title: str, argv: list[str]) -> None:
+    print(f"\n=== {title}\n$ amago-bench {shlex.join(argv)}", flush=True)
+    t0 = time.perf_counter()
+    code = cli(argv)
+    if code != 0:
+        raise SystemExit(f"step failed with exit code {code}: amago-bench {shlex.join(argv)}")
+    print(f"({time.perf_counter() - t0:.1f} s)", flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m amago_bench.demo", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--db", default="results/demo.db", help="results database (default: results/demo.db)")
+    p.add_argument("--budget", choices=("smoke", "small"), default="small", help="training budget for AMAGO-2")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default="reports/demo", help="folder for figures and tables")
+    args = p.parse_args(argv)
+    db = ["--db", args.db]
+    progress = ["--no-progress"] if not sys.stderr.isatty() else []
+
+    step("Suites and their packages", ["suites"])
+    step("Random agent on scale-probe (test split)",
+         ["evaluate", "--suite", "scale-probe", "--agent", "random", "--trials-per-task", "100",
+          "--seeds", "0", "1", "2", *progress, *db])
+    step("Oracle (optimal in-context strategy) on scale-probe",
+         ["evaluate", "--suite", "scale-probe", "--agent", "probe-oracle", "--trials-per-task", "100",
+          "--seeds", "0", "1", "2", *progress, *db])
+    step("Random agent on popgym27 (test split)",
+         ["evaluate", "--suite", "popgym27", "--agent", "random", "--trials-per-task", "10",
+          "--seeds", "0", "1", "2", *progress, *db])
+    step(f"Train AMAGO-2 (ind/ind) on scale-probe, budget {args.budget}",
+         ["train", "--suite", "scale-probe", "--agent", "amago2", "--budget", args.budget,
+          "--seed", str(args.seed), *db])
+    ckpt = f"runs/scale-probe/amago2-{args.budget}-seed{args.seed}/checkpoint.pt"
+    step("Evaluate the trained AMAGO-2 checkpoint on scale-probe (test split)",
+         ["evaluate", "--suite", "scale-probe", "--agent", "amago2", "--checkpoint", ckpt,
+          "--trials-per-task", "100", "--seeds", str(args.seed), *progress, *db])
+    step("Leaderboard: scale-probe", ["leaderboard", "--suite", "scale-probe", "--metric", "iqm", *db])
+    step("Leaderboard: popgym27", ["leaderboard", "--suite", "popgym27", "--metric", "iqm", *db])
+    step("Figures and tables", ["report", "--suite", "scale-probe", "--out", args.out, *db])
+    print(f"\nDone. Figures and tables are in {args.out}/; results in {args.db} "
+          f"(export with: amago-bench export --db {args.db} --format csv --out episodes.csv)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
