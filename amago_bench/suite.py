@@ -385,3 +385,12 @@ _DYNAMIC_PREFIXES: dict[str, Any] = {}
 def register_dynamic_suite(prefix: str, builder) -> None:
     """Let an env family build suites whose names start with ``prefix`` (e.g. ``ml1-``)."""
     _DYNAMIC_PREFIXES[prefix] = builder
+
+
+def _ml1_suite(name: str) -> SuiteSpec:
+    from amago_bench.envs.metaworld_suites import ml1_suite  # data only: never imports metaworld
+
+    return ml1_suite(name)
+
+
+register_dynamic_suite("ml1-", _ml1_suite)
