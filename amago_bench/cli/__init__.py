@@ -15,7 +15,8 @@ COMMAND_MODULES = (
     "amago_bench.cli.core",        # suites, evaluate, calibrate
     "amago_bench.cli.results",     # leaderboard, runs, export
     "amago_bench.cli.train",       # train
-    "amago_bench.cli.bench",       # bench envs | agent
+    "amago_bench.cli.bench",       # bench envs | agent, parity
+    "amago_bench.cli.report",      # report
 )
 
 

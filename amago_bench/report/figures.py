@@ -47,7 +47,7 @@ def plot_task_scores(df: pd.DataFrame, ax=None, ylabel: str = "normalised score"
     ax.set_xticklabels(tasks, rotation=45 if len(tasks) > 4 else 0, ha="right" if len(tasks) > 4 else "center",
                        fontsize=8)
     ax.set_ylabel(ylabel)
-    ax.legend(fontsize=8, frameon=False, ncol=min(4, len(agents)))
+    ax.legend(fontsize=8, frameon=False, ncol=min(4, len(agents)), loc="best")
     ax.spines[["top", "right"]].set_visible(False)
     return ax
 
@@ -57,7 +57,7 @@ def plot_aggregate(df: pd.DataFrame, ax=None, xlabel: str = "IQM of normalised s
 
     ``df`` columns: agent, estimate, lower, upper.
     """
-    ax = ax if ax is not None else _new_ax(6.0, 0.5 + 0.45 * len(df))
+    ax = ax if ax is not None else _new_ax(6.0, 1.8 + 0.45 * len(df))
     agents = list(df["agent"])
     col = colours(agents)
     for i, row in enumerate(df.itertuples(index=False)):
