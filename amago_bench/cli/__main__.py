@@ -1,0 +1,5 @@
+import sys
+
+from amago_bench.cli import main
+
+sys.exit(main())
