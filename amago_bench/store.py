@@ -333,10 +333,23 @@ class ResultsStore:
 
     # -- opening ------------------------------------------------------------------------
     def _check_identity(self) -> None:
-        """Read-only checks before anything is written: ours, not foreign, not too new."""
-        app_id = self._conn.execute("PRAGMA application_id").fetchone()[0]
-        version = self._conn.execute("PRAGMA user_version").fetchone()[0]
-        tables = [r[0] for r in self._conn.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+        """Read-only checks before anything is written: ours, not foreign, not too new.
+
+        The three reads share one read transaction, so a concurrent first-time initialisation
+        is seen either entirely or not at all.
+        """
+
+        def read() -> tuple[int, int, list[str]]:
+            self._conn.execute("BEGIN")
+            try:
+                app = self._conn.execute("PRAGMA application_id").fetchone()[0]
+                ver = self._conn.execute("PRAGMA user_version").fetchone()[0]
+                names = [r[0] for r in self._conn.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+            finally:
+                self._conn.execute("COMMIT")
+            return app, ver, names
+
+        app_id, version, tables = self._retry(read)
         if app_id == 0 and not tables and version == 0:
             return  # empty file: ours to initialise
         if app_id != APPLICATION_ID:
