@@ -216,6 +216,10 @@ def _print_leaderboard(table, spec, args) -> None:
             print("  ".join(h.ljust(w) for h, w in zip(header, widths)))
             for b in body:
                 print("  ".join(c.ljust(w) for c, w in zip(b, widths)))
+        single = [r["agent"] for r in rows if r["seeds"] < 2]
+        if single:
+            print(f"note: {', '.join(single)}: one seed only, so the interval has no spread across runs "
+                  "to resample; evaluate more --seeds")
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
