@@ -551,6 +551,12 @@ class ResultsStore:
         ]
         return info
 
+    def last_session(self, run_id: str) -> tuple[str | None, int | None]:
+        """(host, pid) of the last process that opened ``run_id``."""
+        row = self._conn.execute("SELECT host, pid FROM sessions WHERE run_id=? ORDER BY rowid DESC LIMIT 1",
+                                 (run_id,)).fetchone()
+        return (row[0], row[1]) if row else (None, None)
+
     def runs(self, suite: str | None = None, run_ids: Sequence[str] | None = None):
         """One row per run (manifest columns, provenance, status, trial and episode counts)."""
         import pandas as pd

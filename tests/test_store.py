@@ -19,6 +19,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from amago_bench.cli import main
 from amago_bench.store import (
     SCHEMA_VERSION,
     ResultsStore,
@@ -318,7 +319,7 @@ def _stored_trials(db: Path) -> int:
         return 0  # not created yet
 
 
-def test_sigkill_midway_then_resume_gives_exactly_the_uninterrupted_episodes(tmp_path):
+def test_sigkill_midway_then_resume_gives_exactly_the_uninterrupted_episodes(tmp_path, capsys):
     trials_per_task, n_tasks = 1500, 4
     total = trials_per_task * n_tasks
     killed_db, ref_db = tmp_path / "killed.db", tmp_path / "ref.db"
@@ -334,7 +335,9 @@ def test_sigkill_midway_then_resume_gives_exactly_the_uninterrupted_episodes(tmp
     partial = _stored_trials(killed_db)
     assert 200 <= partial < total
     with ResultsStore(killed_db) as st:
-        assert st.runs()["status"].tolist() == ["running"]
+        assert st.runs()["status"].tolist() == ["running"]  # as stored; `runs` shows the process is gone:
+    assert main(["runs", "--db", str(killed_db)]) == 0
+    assert "interrupted" in capsys.readouterr().out
 
     resumed = subprocess.run(_evaluate_cmd(killed_db, trials_per_task), capture_output=True, text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stderr

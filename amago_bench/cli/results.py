@@ -63,7 +63,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     _add_db(q, argparse.SUPPRESS)
     q.add_argument("--suite", default=argparse.SUPPRESS, help="only runs of this suite")
     q.add_argument("--agent", default=None, help="only runs of this agent")
-    q.add_argument("--status", default=None, help="only runs with this status (running, finished, failed, interrupted)")
+    q.add_argument("--status", default=None,
+                   help="only runs with this status (running, finished, failed, interrupted: its process is gone; "
+                   "re-run the same command to resume it)")
     q.add_argument("--format", choices=("table", "csv", "json"), default="table", dest="fmt")
     q = rsub.add_parser("show", help="show one run's manifest, provenance and sessions")
     q.add_argument("run_id")
@@ -252,6 +254,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
                 print(f"deleted run {run_id} ({n} episodes)")
             return 0
         df = store.runs(suite=args.suite)
+        df["status"] = [_live_status(store, r, st) for r, st in zip(df["run_id"], df["status"])]
     if args.agent:
         df = df[df["agent"] == args.agent]
     if args.status:
@@ -276,6 +279,25 @@ def cmd_runs(args: argparse.Namespace) -> int:
     for row in rows:
         print("  ".join(c.ljust(w) for c, w in zip(row, widths)))
     return 0
+
+
+def _live_status(store, run_id: str, status: str) -> str:
+    """"running" as stored, or "interrupted" when its last process on this host is gone."""
+    import os
+    import socket
+
+    if status != "running":
+        return status
+    host, pid = store.last_session(run_id)
+    if host != socket.gethostname() or pid is None:
+        return status
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return "interrupted"
+    except OSError:
+        pass
+    return status
 
 
 def cmd_export(args: argparse.Namespace) -> int:
