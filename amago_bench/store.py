@@ -295,6 +295,7 @@ class ResultsStore:
     """Runs and episodes in one SQLite file. See the module docstring.
 
     ``create=False`` refuses to create a missing file (read-only commands use it).
+    ``upto`` stops migrations at that schema version (tests build first-schema files with it).
     """
 
     def __init__(self, path: str | Path | None = None, create: bool = True, upto: int | None = None) -> None:
