@@ -44,7 +44,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--tasks-per-suite", type=int, default=2, help="measure this many tasks of each suite (first ones)")
     p.add_argument("--tasks", nargs="+", default=None, help="measure exactly these tasks (with a single --suite)")
     p.add_argument("--num-envs", type=int, default=2, help="envs per mode (same N for official and EnvPool)")
-    p.add_argument("--seconds", type=float, default=3.0, help="wall time per mode and task")
+    p.add_argument("--seconds", type=float, default=3.0, help="wall time per mode and task (split over the rounds)")
+    p.add_argument("--rounds", type=int, default=3, help="interleave the modes in this many rounds per task")
     p.add_argument("--modes", nargs="+", choices=MODES, default=list(MODES), help="which modes to run")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", default=None, metavar="FILE", help="also write the results as JSON to FILE")
@@ -302,33 +303,43 @@ def _run_envpool_raw(suite, task, n_envs: int, seconds: float, seed: int) -> tup
 
 def bench_suite(suite_name: str, n_envs: int = 2, seconds: float = 3.0, tasks_per_suite: int = 2,
                 tasks: list[str] | None = None, modes: tuple[str, ...] = MODES, seed: int = 0,
-                log: Callable[[str], None] = lambda s: None) -> SuiteSpeed:
+                rounds: int = 3, log: Callable[[str], None] = lambda s: None) -> SuiteSpeed:
     """Measure every mode for one suite; modes that do not apply are NaN with a note."""
     from amago_bench.suite import get_suite
 
     suite = get_suite(suite_name)
     chosen = [suite.task(t) for t in tasks] if tasks else list(suite.tasks_for("train"))[:tasks_per_suite]
     out = SuiteSpeed(suite=suite.name, tasks=[t.name for t in chosen], default_backend=suite.default_backend)
+    sec = seconds / rounds
     runners: dict[str, Callable[[Any], tuple[int, float]]] = {
-        "raw": lambda t: _run_raw(suite, t, n_envs, seconds, seed),
-        "harness": lambda t: _run_harness(suite, t, n_envs, seconds, seed, suite.default_backend),
-        "evaluate": lambda t: _run_evaluate(suite, t, n_envs, seconds, seed),
-        "envpool_raw": lambda t: _run_envpool_raw(suite, t, n_envs, seconds, seed),
-        "envpool_harness": lambda t: _run_harness(suite, t, n_envs, seconds, seed, "envpool"),
+        "raw": lambda t: _run_raw(suite, t, n_envs, sec, seed),
+        "harness": lambda t: _run_harness(suite, t, n_envs, sec, seed, suite.default_backend),
+        "evaluate": lambda t: _run_evaluate(suite, t, n_envs, sec, seed),
+        "envpool_raw": lambda t: _run_envpool_raw(suite, t, n_envs, sec, seed),
+        "envpool_harness": lambda t: _run_harness(suite, t, n_envs, sec, seed, "envpool"),
     }
+    active = []
     for mode in modes:
         if mode.startswith("envpool") and "envpool" not in suite.backends:
             out.notes[mode] = f"suite has no envpool backend (backends: {', '.join(suite.backends)})"
-            continue
-        steps, wall = 0, 0.0
-        try:
-            for t in chosen:
-                log(f"  {suite.name}/{t.name}: {mode} ...")
-                s, w = runners[mode](t)
-                steps, wall = steps + s, wall + w
-        except _NotApplicable as exc:
-            out.notes[mode] = str(exc)
-            continue
+        else:
+            active.append(mode)
+    totals = {m: [0, 0.0] for m in active}
+    # modes are interleaved in rounds so that load from other processes hits them alike
+    for t in chosen:
+        for r in range(rounds):
+            for mode in list(active):
+                log(f"  {suite.name}/{t.name}: {mode} (round {r + 1}/{rounds}) ...")
+                try:
+                    s, w = runners[mode](t)
+                except _NotApplicable as exc:
+                    out.notes[mode] = str(exc)
+                    active.remove(mode)
+                    totals.pop(mode)
+                    continue
+                totals[mode][0] += s
+                totals[mode][1] += w
+    for mode, (steps, wall) in totals.items():
         out.steps[mode] = steps
         out.sps[mode] = steps / wall if wall > 0 else float("nan")
     if suite.default_backend == "envpool":
@@ -384,8 +395,8 @@ def cmd_bench_envs(args: argparse.Namespace) -> int:
 
     from amago_bench.suite import get_suite, list_suites
 
-    if args.num_envs < 1 or args.seconds <= 0:
-        raise UserError("--num-envs must be >= 1 and --seconds > 0")
+    if args.num_envs < 1 or args.seconds <= 0 or args.rounds < 1:
+        raise UserError("--num-envs and --rounds must be >= 1 and --seconds > 0")
     names = args.suite or [n for n in list_suites() if _installed(get_suite(n))]
     if args.tasks and len(names) != 1:
         raise UserError("--tasks needs exactly one --suite")
@@ -395,14 +406,14 @@ def cmd_bench_envs(args: argparse.Namespace) -> int:
             versions[pkg] = metadata.version(pkg)
         except metadata.PackageNotFoundError:
             pass
-    config = {"num_envs": args.num_envs, "seconds_per_mode_and_task": args.seconds,
+    config = {"num_envs": args.num_envs, "seconds_per_mode_and_task": args.seconds, "rounds": args.rounds,
               "tasks_per_suite": len(args.tasks) if args.tasks else args.tasks_per_suite, "seed": args.seed,
               "cpus": os.cpu_count(), "python": platform.python_version(), "packages": versions}
     rows = []
     for name in names:
         print(f"measuring {name} ...", file=sys.stderr, flush=True)
         rows.append(bench_suite(name, args.num_envs, args.seconds, args.tasks_per_suite, args.tasks,
-                                tuple(args.modes), args.seed, log=lambda s: print(s, file=sys.stderr, flush=True)))
+                                tuple(args.modes), args.seed, args.rounds, log=lambda s: print(s, file=sys.stderr, flush=True)))
     print(format_table(rows, config))
     if args.json:
         payload = {"config": config, "suites": [
