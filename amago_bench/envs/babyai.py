@@ -220,3 +220,36 @@ def make_task_env(suite: SuiteSpec, task: TaskSpec, backend: str):
     if backend == "envpool":
         return EnvpoolBabyAITaskEnv(suite, task)
     raise SuiteError(f"backend {backend!r} does not cover BabyAI suite {suite.name!r}; valid: {', '.join(BACKENDS)}")
+
+
+# --------------------------------------------------------------------------------------
+# Raw envs for `amago-bench bench envs` (the benchmark's own env, no unified layout)
+
+
+class _QuietReset:
+    """A minigrid env whose reset does not print "Sampling rejected" lines (no Wrapper overhead)."""
+
+    def __init__(self, env) -> None:
+        self.env = env
+        self.action_space = env.action_space
+        self.observation_space = env.observation_space
+        self.step = env.step
+        self.close = env.close
+
+    def reset(self, **kwargs):
+        with contextlib.redirect_stdout(io.StringIO()):
+            return self.env.reset(**kwargs)
+
+
+def make_raw_env(suite: SuiteSpec, task: TaskSpec):
+    """``gymnasium.make(env_id)`` for ``task`` (env checker off), resets kept quiet."""
+    require("minigrid", suite.extra or "babyai", suite.name)
+    import gymnasium as gym
+
+    return _QuietReset(gym.make(task.env_id, disable_env_checker=True))
+
+
+def make_raw_pool(suite: SuiteSpec, task: TaskSpec, num_envs: int, seed: int = 0):
+    """One batched EnvPool of ``num_envs`` envs of ``task`` (EnvPool resets finished envs itself)."""
+    envpool = require("envpool", "fast", suite.name)
+    return envpool.make_gymnasium(task.env_id, num_envs=num_envs, seed=seed)

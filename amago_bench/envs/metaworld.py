@@ -294,3 +294,26 @@ def make_task_env(suite: SuiteSpec, task: TaskSpec, backend: str):
     if backend == "envpool":
         return EnvpoolMetaWorldTaskEnv(suite, task)
     raise SuiteError(f"backend {backend!r} does not cover Meta-World suite {suite.name!r}; valid: {', '.join(BACKENDS)}")
+
+
+# --------------------------------------------------------------------------------------
+# Raw envs for `amago-bench bench envs` (the benchmark's own env, no unified layout)
+
+
+def make_raw_env(suite: SuiteSpec, task: TaskSpec):
+    """The official Meta-World env of ``task`` with its first train-or-test goal set."""
+    require("metaworld", suite.extra or "metaworld", suite.name)
+    import metaworld.env_dict as env_dict
+
+    name = canonical_task(task.env_id)
+    goals = goal_lists(*_benchmark_key(suite, task))
+    split = "train" if task.in_split("train") else "test"
+    env = env_dict.ALL_V3_ENVIRONMENTS[name]()
+    env.set_task(goals.goals(name, split)[0])
+    return env
+
+
+def make_raw_pool(suite: SuiteSpec, task: TaskSpec, num_envs: int, seed: int = 0):
+    """One batched EnvPool of ``num_envs`` envs of ``task`` (EnvPool resets finished envs itself)."""
+    envpool = require("envpool", "fast", suite.name)
+    return envpool.make_gymnasium(envpool_task_id(canonical_task(task.env_id)), num_envs=num_envs, seed=seed)
