@@ -122,7 +122,7 @@ class SuiteSpec:
     path: str = ""
     """The file the spec was loaded from."""
     spec_hash: str = ""
-    """sha256 of the canonical spec (file content + measured references)."""
+    """sha256 prefix of the canonical suite file content (not of measured references)."""
 
     def task_names(self, split: Split | None = None) -> list[str]:
         return [t.name for t in self.tasks if split is None or t.in_split(split)]
@@ -313,7 +313,9 @@ def parse_suite(raw: Mapping[str, Any], path: str = "<memory>", measured: Mappin
     if default_backend not in backends:
         raise SuiteError(f"{where}: default_backend {default_backend!r} is not in backends {list(backends)}")
 
-    canonical = json.dumps({"suite": raw, "measured": dict(measured or {})}, sort_keys=True, default=str)
+    # The hash covers the suite file only: measured reference scores enter at scoring time, so
+    # re-measuring them (``calibrate``) does not make earlier results incomparable.
+    canonical = json.dumps({"suite": raw}, sort_keys=True, default=str)
     return SuiteSpec(
         name=name,
         family=family,
