@@ -127,6 +127,7 @@ class ProbeOracle:
 BUILTIN_AGENTS: dict[str, str] = {
     "random": "amago_bench.policy:RandomAgent",
     "probe-oracle": "amago_bench.policy:ProbeOracle",
+    "amago2": "amago_bench.agents.amago2.agent:from_checkpoint",
 }
 
 

@@ -1,0 +1,133 @@
+"""The acting AMAGO-2 agent: implements :class:`amago_bench.policy.Agent` on top of the model's
+per-env memory (key/value cache, GRU state, or none).
+
+One trial (k episodes) is one sequence: ``new_trial[i]`` clears env i's cache, ``new_episode[i]``
+alone keeps it (in-context adaptation). A trial longer than the model's context keeps a
+sliding window: when env i's cache is full, its newer half is kept and re-encoded at positions
+0..context/2-1 (exactly what a training window that starts mid-trajectory sees), so the model
+always acts on the last context/2 .. context tokens at a flat O(context) cost per step.
+
+Load a trained agent with ``amago_bench.policy.load_agent("amago2", checkpoint=PATH)``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+from amago_bench.agents.amago2.config import AgentConfig
+from amago_bench.agents.amago2.learner import CheckpointError, learner_from_checkpoint, pick_device, read_checkpoint
+from amago_bench.agents.amago2.model import AmagoModel, Shapes, sample_actions, shapes_from_spaces
+from amago_bench.policy import EnvSpec, Step
+
+
+def time_features(step_in_episode: np.ndarray, episode_index: np.ndarray, new_episode: np.ndarray, shapes: Shapes) -> np.ndarray:
+    """(N,) ints/bools -> (N, 3) float32: [step / max steps, episode / episodes per trial, new-episode flag]."""
+    return np.stack([
+        np.asarray(step_in_episode, np.float32) / max(1, shapes.max_episode_steps),
+        np.asarray(episode_index, np.float32) / max(1, shapes.episodes_per_trial),
+        np.asarray(new_episode, np.float32),
+    ], axis=-1).astype(np.float32)
+
+
+def actions_to_unit(actions: np.ndarray, shapes: Shapes) -> np.ndarray:
+    """Continuous env actions -> the model's [-1, 1] (identity where the bounds are infinite)."""
+    if shapes.discrete:
+        return actions
+    low, high = np.asarray(shapes.action_low), np.asarray(shapes.action_high)
+    finite = np.isfinite(low) & np.isfinite(high)
+    out = np.asarray(actions, np.float32).copy()
+    out[..., finite] = 2 * (out[..., finite] - low[finite]) / (high[finite] - low[finite]) - 1
+    return out
+
+
+def actions_from_unit(actions: np.ndarray, shapes: Shapes) -> np.ndarray:
+    if shapes.discrete:
+        return actions
+    low, high = np.asarray(shapes.action_low), np.asarray(shapes.action_high)
+    finite = np.isfinite(low) & np.isfinite(high)
+    out = np.asarray(actions, np.float32).copy()
+    out[..., finite] = low[finite] + (out[..., finite] + 1) / 2 * (high[finite] - low[finite])
+    return out
+
+
+def obs_to_torch(obs: Any, device: torch.device) -> Any:
+    if isinstance(obs, dict):
+        return {k: torch.as_tensor(np.asarray(v), device=device) for k, v in obs.items()}
+    return torch.as_tensor(np.asarray(obs), device=device)
+
+
+class Amago2Agent:
+    """Batched in-context agent over a trained (or training) :class:`AmagoModel`.
+
+    ``sample``: draw from pi (else take the most likely action / the mean); ``epsilon``: the
+    probability of a uniformly random action (discrete) or the std of added noise (continuous),
+    used by training-time collection.
+    """
+
+    name = "amago2"
+
+    def __init__(self, model: AmagoModel, cfg: AgentConfig, suite: str | None = None, sample: bool = True,
+                 epsilon: float = 0.0) -> None:
+        self.model, self.cfg, self.suite = model, cfg, suite
+        self.name = cfg.name
+        self.sample, self.epsilon = sample, epsilon
+        self.gamma_index = list(cfg.model.gammas).index(cfg.model.act_gamma)
+        self.state: Any = None
+        self.n = 0
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    def start(self, spec: EnvSpec, seed: int) -> None:
+        if self.suite is not None and spec.suite != self.suite:
+            raise CheckpointError(f"this amago2 agent was trained on suite {self.suite!r}, not {spec.suite!r}; "
+                                  f"use a checkpoint trained on {spec.suite!r}")
+        shapes = shapes_from_spaces(spec.observation_space, spec.action_space, spec.max_episode_steps, spec.episodes_per_trial)
+        if shapes != self.model.shapes:
+            raise CheckpointError(f"suite {spec.suite!r} spaces {shapes} do not match the model's {self.model.shapes}")
+        self.n = spec.num_envs
+        self.state = self.model.init_state(self.n, self.device)
+        self.generator = torch.Generator(device="cpu").manual_seed(int(seed))
+        self.rng = np.random.default_rng(seed)
+
+    @torch.no_grad()
+    def act(self, step: Step) -> np.ndarray:
+        model, dev, shapes = self.model, self.device, self.model.shapes
+        model.eval()
+        clear = np.asarray(step.new_trial, bool)
+        if step.active is not None:
+            clear = clear | ~np.asarray(step.active, bool)  # parked slots keep no memory
+        if clear.any():
+            self.state = model.reset(self.state, torch.as_tensor(clear, device=dev))
+        time = time_features(step.step_in_episode, step.episode_index, step.new_episode, shapes)
+        prev_action = actions_to_unit(np.asarray(step.prev_action), shapes)
+        with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=dev.type == "cuda"):
+            h, self.state = model.step(obs_to_torch(step.obs, dev), torch.as_tensor(prev_action, device=dev),
+                                       torch.as_tensor(step.prev_reward, device=dev, dtype=torch.float32),
+                                       torch.as_tensor(time, device=dev), self.state)
+            params = model.actor(h)[:, self.gamma_index : self.gamma_index + 1].float()  # (N, 1, A[, 2])
+        a = sample_actions(params.cpu(), shapes.discrete, 1, self.generator, greedy=not self.sample)[:, 0, 0].numpy()
+        if shapes.discrete:
+            if self.epsilon > 0:
+                rand = self.rng.random(self.n) < self.epsilon
+                a = np.where(rand, self.rng.integers(0, shapes.action_dim, self.n), a)
+            return a.astype(np.int64)
+        if self.epsilon > 0:
+            a = np.clip(a + self.epsilon * self.rng.standard_normal(a.shape), -1, 1)
+        return actions_from_unit(a, shapes).astype(np.float32)
+
+
+def from_checkpoint(checkpoint: str | None = None, device: str | None = None, sample: bool | None = None) -> Amago2Agent:
+    """The ``amago2`` factory for :func:`amago_bench.policy.load_agent`: config + weights from a
+    checkpoint written by ``amago-bench train``."""
+    if checkpoint is None:
+        raise CheckpointError("agent 'amago2' needs a trained checkpoint: pass checkpoint=PATH "
+                              "(e.g. runs/<suite>/amago2-small-seed0/checkpoint.pt from `amago-bench train`)")
+    data = read_checkpoint(checkpoint)
+    learner = learner_from_checkpoint(data, pick_device(device), weights_only=True)
+    use_sample = learner.cfg.train.eval_sample if sample is None else sample
+    return Amago2Agent(learner.model, learner.cfg, suite=data["suite"], sample=use_sample)

@@ -1,0 +1,279 @@
+"""AMAGO-2 configuration: frozen dataclasses, and agent configs as data in ``baselines/*.toml``.
+
+A config file has four tables (``[model]``, ``[loss]``, ``[optim]``, ``[train]``) whose keys are
+the fields below, plus overrides that are applied in this order:
+
+1. ``[suites.<suite name or family>.<table>]`` - the paper's per-suite settings;
+2. ``[budgets.<smoke|small|paper>.<table>]`` - the compute budget (model size, run length);
+3. ``[budgets.<budget>.suites.<suite name or family>.<table>]`` - a budget's per-suite tweaks.
+
+``extends = "amago2"`` starts from another baseline file (the loss variants are two switches
+on the same agent: ``dep-dep.toml`` is ``amago2`` with ``[loss] critic = "dep"``, ``actor = "dep"``).
+An unknown key is an error that lists the valid ones.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Literal, Mapping, get_args, get_type_hints
+
+from amago_bench.errors import UserError
+
+#: Where agent config files live in a source checkout.
+BASELINES_DIR = Path(__file__).resolve().parents[3] / "baselines"
+BUDGETS = ("smoke", "small", "paper")
+Budget = Literal["smoke", "small", "paper"]
+
+
+class ConfigError(UserError, ValueError):
+    """A config file or key is wrong; the message names the fix."""
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """The network (see model.py)."""
+
+    tstep_dim: int = 256
+    """Width of one timestep embedding (input of the trajectory encoder)."""
+    tstep_hidden: int = 256
+    """Hidden width of the timestep MLP (vector observations)."""
+    cnn: Literal["auto", "nature", "impala", "grid"] = "auto"
+    """CNN for image observations; auto: nature for >= 84 px, impala for >= 32 px, else grid."""
+    traj_encoder: Literal["transformer", "gru", "ff"] = "transformer"
+    """Trajectory encoder: causal Transformer, GRU (RL^2-style) or feed-forward (no memory)."""
+    d_model: int = 256
+    d_ff: int = 1024
+    layers: int = 3
+    heads: int = 8
+    context: int = 128
+    """Tokens the model sees at once (training windows and the acting cache)."""
+    dropout: float = 0.05
+    positions: Literal["learned", "sinusoidal"] = "learned"
+    sigma_reparam: bool = True
+    """sigma-reparam linear layers in the Transformer (W * gamma / sigma_max(W))."""
+    head_hidden: int = 256
+    """Hidden width of the actor and critic MLPs (two hidden layers each)."""
+    critics: int = 4
+    bins: int = 64
+    """Two-hot bins B of the Ind. critic."""
+    gammas: tuple[float, ...] = (0.1, 0.9, 0.95, 0.97, 0.99, 0.995, 0.999)
+    act_gamma: float = 0.999
+    """The discount whose actor output is used to act; must be one of ``gammas``."""
+
+
+@dataclass(frozen=True)
+class LossConfig:
+    """The two switches and the shared loss settings (see losses.py)."""
+
+    critic: Literal["ind", "dep"] = "ind"
+    """ind: two-hot cross-entropy over symlog bins; dep: MSE on PopArt-normalised targets."""
+    actor: Literal["ind", "dep"] = "ind"
+    """ind: binary filtered BC; dep: -Q(h, a ~ pi)."""
+    critic_weight: float = 10.0
+    reward_multiplier: float = 1.0
+    tau: float = 0.003
+    """Polyak rate of the target critics."""
+    target_critics: int = 2
+    """The TD target averages this many of the target critics, chosen at random per update."""
+    baseline_samples: int = 3
+    """Actions sampled from pi for the Ind. actor's value baseline E_pi Q(h, a')."""
+    value_range: float = 1e5
+    """Bins span symlog(-value_range) .. symlog(+value_range)."""
+    popart_beta: float = 5e-4
+    """PopArt running-statistics rate (Dep. critic)."""
+
+
+@dataclass(frozen=True)
+class OptimConfig:
+    lr: float = 1e-4
+    warmup: int = 500
+    """Linear learning-rate warm-up, in updates."""
+    grad_clip: float = 1.0
+    weight_decay: float = 1e-4
+    batch_size: int = 24
+    """Sequences per update."""
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """The training loop (see amago_bench/train.py)."""
+
+    num_envs: int = 8
+    """Parallel actors (vector env slots)."""
+    epochs: int = 500
+    collect_steps: int = 256
+    """Env steps per actor per epoch."""
+    updates_per_epoch: int = 500
+    start_learning: int = 0
+    """Replay steps required before the first update."""
+    eval_every: int = 10
+    """Evaluate every this many epochs (and after the last)."""
+    eval_trials_per_task: int = 4
+    eval_envs: int = 8
+    eval_sample: bool = False
+    """Sample actions from pi at evaluation (else take the most likely action)."""
+    replay_capacity: int = 15_000
+    replay_unit: Literal["trajectories", "steps"] = "trajectories"
+    chunk_len: int = 2048
+    """Long rollouts are saved in chunks of this many steps."""
+    explore_start: float = 1.0
+    """Epsilon (random-action probability) at the start of training."""
+    explore_end: float = 0.05
+    explore_anneal_steps: int = 1_000_000
+    """Env steps over which epsilon falls linearly from start to end."""
+    vector: Literal["sync", "async"] = "sync"
+    checkpoint_every: int = 1
+    tensorboard: bool = True
+
+
+@dataclass(frozen=True)
+class AgentConfig:
+    name: str = "amago2"
+    model: ModelConfig = field(default_factory=ModelConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @staticmethod
+    def from_dict(data: Mapping[str, Any]) -> "AgentConfig":
+        """Inverse of :meth:`to_dict` (checks every key)."""
+        parts = {}
+        for name, cls in _TABLES.items():
+            parts[name] = _build(cls, data.get(name, {}), f"[{name}]")
+        return AgentConfig(name=str(data.get("name", "amago2")), **parts)
+
+
+_TABLES: dict[str, type] = {"model": ModelConfig, "loss": LossConfig, "optim": OptimConfig, "train": TrainConfig}
+
+
+def _coerce(cls: type, key: str, value: Any, where: str) -> Any:
+    hint = get_type_hints(cls)[key]
+    origin = getattr(hint, "__origin__", None)
+    if origin is Literal:
+        if value not in get_args(hint):
+            raise ConfigError(f"{where}: key {key!r} must be one of {', '.join(map(repr, get_args(hint)))}, got {value!r}")
+        return value
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where}: key {key!r} must be true or false, got {value!r}")
+        return value
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{where}: key {key!r} must be an integer, got {value!r}")
+        return value
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{where}: key {key!r} must be a number, got {value!r}")
+        return float(value)
+    if hint is str:
+        return str(value)
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)) or not all(isinstance(v, (int, float)) for v in value):
+            raise ConfigError(f"{where}: key {key!r} must be a list of numbers, got {value!r}")
+        return tuple(float(v) for v in value)
+    return value
+
+
+def _build(cls: type, values: Mapping[str, Any], where: str, base: Any = None) -> Any:
+    valid = [f.name for f in fields(cls)]
+    unknown = sorted(set(values) - set(valid))
+    if unknown:
+        raise ConfigError(f"{where}: unknown key(s) {', '.join(map(repr, unknown))}; valid: {', '.join(valid)}")
+    clean = {k: _coerce(cls, k, v, where) for k, v in values.items()}
+    return dataclasses.replace(base, **clean) if base is not None else cls(**clean)
+
+
+def _apply(cfg: AgentConfig, tables: Mapping[str, Any], where: str) -> AgentConfig:
+    unknown = sorted(set(tables) - set(_TABLES))
+    if unknown:
+        raise ConfigError(f"{where}: unknown table(s) {', '.join(map(repr, unknown))}; valid: {', '.join(_TABLES)}")
+    parts = {name: _build(cls, tables.get(name, {}), f"{where} [{name}]", getattr(cfg, name)) for name, cls in _TABLES.items()}
+    return dataclasses.replace(cfg, **parts)
+
+
+def _suite_tables(raw: Mapping[str, Any], suite: str, family: str, where: str) -> list[tuple[str, Mapping]]:
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{where}: 'suites' must be a table of suite (or family) names")
+    out = []
+    for key in (family, suite):  # family first, then the exact suite name wins
+        if key and key in raw:
+            out.append((f"{where}.{key}", raw[key]))
+    return out
+
+
+def config_path(agent: str, directory: Path | None = None) -> Path:
+    p = Path(agent)
+    if p.suffix == ".toml" and p.exists():
+        return p
+    directory = directory or BASELINES_DIR
+    path = directory / f"{agent}.toml"
+    if not path.exists():
+        known = sorted(q.stem for q in directory.glob("*.toml"))
+        raise ConfigError(f"unknown agent config {agent!r}; known: {', '.join(known)} (files in {directory})")
+    return path
+
+
+def _read(path: Path) -> dict[str, Any]:
+    try:
+        return tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML ({exc})") from exc
+
+
+def load_config(agent: str, suite: str = "", family: str = "", budget: str = "paper", directory: Path | None = None,
+                _seen: tuple[str, ...] = ()) -> AgentConfig:
+    """Resolve ``baselines/<agent>.toml`` for one suite and budget into an :class:`AgentConfig`."""
+    if budget not in BUDGETS:
+        raise ConfigError(f"unknown budget {budget!r}; valid: {', '.join(BUDGETS)}")
+    path = config_path(agent, directory)
+    raw = _read(path)
+    allowed = {"name", "description", "extends", "suites", "budgets", *_TABLES}
+    unknown = sorted(set(raw) - allowed)
+    if unknown:
+        raise ConfigError(f"{path}: unknown key(s) {', '.join(map(repr, unknown))}; valid: {', '.join(sorted(allowed))}")
+    name = str(raw.get("name", path.stem))
+    if "extends" in raw:
+        parent = str(raw["extends"])
+        if parent in _seen:
+            raise ConfigError(f"{path}: 'extends' makes a cycle ({' -> '.join((*_seen, parent))})")
+        cfg = load_config(parent, suite, family, budget, directory, (*_seen, path.stem))
+    else:
+        cfg = AgentConfig()
+    where = str(path)
+    layers: list[tuple[str, Mapping]] = [(where, {k: raw[k] for k in _TABLES if k in raw})]
+    layers += _suite_tables(raw.get("suites", {}), suite, family, f"{where} [suites]")
+    budgets = raw.get("budgets", {})
+    unknown_b = sorted(set(budgets) - set(BUDGETS))
+    if unknown_b:
+        raise ConfigError(f"{where} [budgets]: unknown budget(s) {', '.join(map(repr, unknown_b))}; valid: {', '.join(BUDGETS)}")
+    b = dict(budgets.get(budget, {}))
+    b_suites = b.pop("suites", {})
+    layers.append((f"{where} [budgets.{budget}]", b))
+    layers += _suite_tables(b_suites, suite, family, f"{where} [budgets.{budget}.suites]")
+    for w, tables in layers:
+        cfg = _apply(cfg, tables, w)
+    cfg = dataclasses.replace(cfg, name=name)
+    validate(cfg, where)
+    return cfg
+
+
+def validate(cfg: AgentConfig, where: str = "config") -> None:
+    m = cfg.model
+    if m.d_model % m.heads:
+        raise ConfigError(f"{where}: d_model {m.d_model} must be divisible by heads {m.heads}")
+    if m.act_gamma not in m.gammas:
+        raise ConfigError(f"{where}: act_gamma {m.act_gamma} must be one of gammas {list(m.gammas)}")
+    if not all(0.0 <= g < 1.0 for g in m.gammas):
+        raise ConfigError(f"{where}: gammas must lie in [0, 1), got {list(m.gammas)}")
+    if m.context < 2:
+        raise ConfigError(f"{where}: context must be >= 2 (a transition needs two tokens), got {m.context}")
+    if m.bins < 2:
+        raise ConfigError(f"{where}: bins must be >= 2, got {m.bins}")
+    if not 1 <= cfg.loss.target_critics <= m.critics:
+        raise ConfigError(f"{where}: target_critics must be in [1, critics={m.critics}], got {cfg.loss.target_critics}")

@@ -1,0 +1,212 @@
+"""The AMAGO-2 losses, top to bottom: two switches on one agent.
+
+    critic = "ind": -twohot_B(symlog y)^T log softmax Q_B(h, a)     (bins evenly spaced in symlog space)
+    critic = "dep": (Q(h, a) - PopArt(y))^2                          (one global PopArt layer)
+    actor  = "ind": -1{Q(h, a) - E_{a'~pi} Q(h, a') > 0} * log pi(a | h)   (binary filtered BC)
+    actor  = "dep": -Q(h, a ~ pi)                                    (expectation over pi if discrete,
+                                                                      reparameterised if continuous)
+    y = reward_multiplier * r + gamma * (1 - done) * mean of 2 random target critics at (h', a' ~ pi(h'))
+    total = mean over valid transitions, gammas and critics of  L_actor + critic_weight * L_critic
+
+A batch holds B windows of L tokens; transition t goes from token t to token t+1, so the
+losses cover positions 0..L-2 and ``valid`` (B, L) marks real transitions: padding and the
+last token of a window never reach a loss (they are selected out with ``torch.where``, so
+even garbage in padded tokens cannot leak in).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from amago_bench.agents.amago2.config import LossConfig
+from amago_bench.agents.amago2.model import AmagoModel, CriticEnsemble, log_prob, rsample_actions, sample_actions, symexp, symlog
+
+
+class TwoHot(nn.Module):
+    """B bins evenly spaced in symlog space on [symlog(-R), symlog(R)]."""
+
+    def __init__(self, bins: int, value_range: float) -> None:
+        super().__init__()
+        lim = float(symlog(torch.tensor(value_range)))
+        self.register_buffer("centers", torch.linspace(-lim, lim, bins))
+
+    def encode(self, y: torch.Tensor) -> torch.Tensor:
+        """Scalars (...) -> two-hot probabilities (..., B): mass on the two bins around symlog(y)."""
+        c = self.centers
+        B = c.shape[0]
+        x = symlog(y).clamp(c[0], c[-1])
+        pos = (x - c[0]) / (c[-1] - c[0]) * (B - 1)
+        lo = pos.floor().clamp(max=B - 2)
+        w_hi = (pos - lo).unsqueeze(-1)
+        lo = lo.long().unsqueeze(-1)
+        out = torch.zeros(*y.shape, B, device=y.device, dtype=y.dtype)
+        out.scatter_(-1, lo, 1.0 - w_hi)
+        out.scatter_add_(-1, lo + 1, w_hi)
+        return out
+
+    def decode(self, logits: torch.Tensor) -> torch.Tensor:
+        """Logits (..., B) -> scalars (...) = symexp(sum_i p_i b_i)."""
+        return symexp((logits.float().softmax(-1) * self.centers).sum(-1))
+
+
+class PopArt(nn.Module):
+    """One global running mean/std of TD targets; rescales the critics' output layers on every
+    update so their de-normalised outputs are preserved (van Hasselt et al. 2016)."""
+
+    def __init__(self, beta: float) -> None:
+        super().__init__()
+        self.beta = beta
+        self.register_buffer("mu", torch.zeros(()))
+        self.register_buffer("nu", torch.ones(()))
+        self.register_buffer("count", torch.zeros(()))
+
+    @property
+    def sigma(self) -> torch.Tensor:
+        return (self.nu - self.mu**2).clamp(min=1e-8).sqrt().clamp(min=1e-4, max=1e6)
+
+    def normalise(self, y: torch.Tensor) -> torch.Tensor:
+        return (y - self.mu) / self.sigma
+
+    def denormalise(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.sigma + self.mu
+
+    @torch.no_grad()
+    def update(self, y: torch.Tensor, critics: list[CriticEnsemble]) -> None:
+        """y: the valid targets (M,). The rate is max(beta, 1/updates) so early stats are plain means."""
+        self.count += 1
+        b = max(self.beta, 1.0 / float(self.count))
+        old_mu, old_sigma = self.mu.clone(), self.sigma.clone()
+        self.mu.mul_(1 - b).add_(b * y.float().mean())
+        self.nu.mul_(1 - b).add_(b * y.float().pow(2).mean())
+        new_sigma = self.sigma
+        for c in critics:
+            c.out.weight.mul_(old_sigma / new_sigma)
+            c.out.bias.mul_(old_sigma).add_(old_mu - self.mu).div_(new_sigma)
+
+
+@dataclass
+class Batch:
+    """B windows of L tokens (torch tensors on the learner's device).
+
+    obs (B, L, *obs_shape) or dict; prev_action (B, L) long or (B, L, A); prev_reward (B, L);
+    time (B, L, 3); action (B, L) long or (B, L, A) (the action taken at token t); reward (B, L);
+    done (B, L) float (1 where the transition ends the trial); valid (B, L) bool (transition
+    t -> t+1 exists inside the window).
+    """
+
+    obs: Any
+    prev_action: torch.Tensor
+    prev_reward: torch.Tensor
+    time: torch.Tensor
+    action: torch.Tensor
+    reward: torch.Tensor
+    done: torch.Tensor
+    valid: torch.Tensor
+
+
+def _masked_mean(x: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+    """Mean of x (B, L, ...) over valid (B, L) positions (and all trailing dims)."""
+    v = valid.reshape(*valid.shape, *([1] * (x.dim() - valid.dim()))).expand_as(x)
+    return torch.where(v, x, torch.zeros((), device=x.device, dtype=x.dtype)).sum() / v.sum().clamp(min=1)
+
+
+def amago_loss(
+    model: AmagoModel,
+    target_critics: CriticEnsemble,
+    twohot: TwoHot,
+    popart: PopArt,
+    batch: Batch,
+    cfg: LossConfig,
+    generator: torch.Generator | None = None,
+) -> tuple[torch.Tensor, dict[str, float]]:
+    """The total loss of one batch and its metrics."""
+    discrete = model.shapes.discrete
+    gammas = target_critics.horizon.new_tensor(model.cfg.gammas)  # (G,)
+    C = model.cfg.critics
+
+    def value(q: torch.Tensor) -> torch.Tensor:  # critic outputs (..., O) -> scalar values (...)
+        return twohot.decode(q) if cfg.critic == "ind" else popart.denormalise(q[..., 0].float())
+
+    # -- sequence model: every token, then split into (t, t+1) pairs --------------------------
+    h = model.encode(batch.obs, batch.prev_action, batch.prev_reward, batch.time)  # (B, L, D)
+    pi = model.actor(h)  # (B, L, G, A[, 2])
+    h_t, h_next = h[:, :-1], h[:, 1:]  # (B, L-1, D)
+    pi_t, pi_next = pi[:, :-1], pi[:, 1:]
+    valid = batch.valid[:, :-1]  # (B, L-1)
+    a_t = batch.action[:, :-1]  # (B, L-1) or (B, L-1, A)
+    G = gammas.shape[0]
+
+    # -- TD target: y (B, L-1, G) ----------------------------------------------------------------
+    with torch.no_grad():
+        a_next = sample_actions(pi_next.float(), discrete, 1, generator)  # (B, L-1, 1, G[, A])
+        pick = torch.randperm(C, generator=generator, device="cpu")[: cfg.target_critics].to(h.device)
+        q_next = value(target_critics(h_next.detach(), a_next, idx=pick)).mean(0)[:, :, 0]  # (B, L-1, G)
+        r = (batch.reward[:, :-1].float() * cfg.reward_multiplier)[..., None]
+        not_done = 1.0 - batch.done[:, :-1].float()[..., None]
+        y = r + gammas * not_done * q_next
+        y = torch.where(valid[..., None], y, torch.zeros((), device=y.device))
+
+    # -- critic loss ----------------------------------------------------------------------------
+    a_rep = a_t.unsqueeze(2).unsqueeze(3)  # replay action for every gamma: (B, L-1, 1, 1[, A])
+    a_rep = a_rep.expand(*a_t.shape[:2], 1, G, *a_t.shape[2:])
+    if cfg.critic == "dep" and bool(valid.any()):  # move the statistics first; output layers are rescaled to match
+        popart.update(y[valid], [model.critics, target_critics])
+    z = model.critics.trunk(h_t)  # (C, B*(L-1), H)
+    q = model.critics.head(z, a_rep)[:, :, :, 0].float()  # (C, B, L-1, G, O)
+    if cfg.critic == "ind":
+        target = twohot.encode(y)  # (B, L-1, G, O)
+        critic_loss = -(target[None] * q.log_softmax(-1)).sum(-1)  # (C, B, L-1, G)
+    else:
+        critic_loss = (q[..., 0] - popart.normalise(y)[None]) ** 2
+    critic_loss = _masked_mean(critic_loss.permute(1, 2, 0, 3), valid)
+
+    # -- actor loss -----------------------------------------------------------------------------
+    logp = None
+    if cfg.actor == "ind":
+        with torch.no_grad():
+            q_sa = value(q.detach()).mean(0)  # (B, L-1, G) mean over critics
+            a_pi = sample_actions(pi_t.detach().float(), discrete, cfg.baseline_samples, generator)  # (B, L-1, K, G)
+            q_pi = value(model.critics.head(z.detach(), a_pi).float()).mean(0).mean(2)  # (B, L-1, G)
+            weight = (q_sa - q_pi > 0).float()
+        logp = log_prob(pi_t.float(), a_t, discrete)  # (B, L-1, G)
+        actor_loss = _masked_mean(-weight * logp, valid)
+        filtered = _masked_mean(weight, valid)
+    else:
+        if discrete:
+            A = model.shapes.action_dim
+            with torch.no_grad():
+                every = torch.arange(A, device=h.device).reshape(1, 1, A, 1).expand(*h_t.shape[:2], A, G)
+                q_all = value(model.critics.head(z.detach(), every).float()).mean(0)  # (B, L-1, A, G)
+            actor_loss = -(pi_t.float().softmax(-1) * q_all.transpose(-1, -2)).sum(-1)  # (B, L-1, G)
+        else:
+            a_new = rsample_actions(pi_t.float(), 1)  # (B, L-1, 1, G, A)
+            actor_loss = -value(model.critics(h_t.detach(), a_new, frozen=True).float()).mean(0)[:, :, 0]
+        actor_loss = _masked_mean(actor_loss, valid)
+        filtered = torch.tensor(float("nan"))
+
+    total = actor_loss + cfg.critic_weight * critic_loss
+    with torch.no_grad():
+        metrics = {
+            "loss/total": float(total),
+            "loss/critic": float(critic_loss),
+            "loss/actor": float(actor_loss),
+            "value/q_mean": float(_masked_mean(value(q.detach()).mean(0), valid)),
+            "value/target_mean": float(_masked_mean(y, valid)),
+            "actor/filtered_frac": float(filtered),
+            "actor/entropy": float(_masked_mean(_entropy(pi_t.float(), discrete), valid)),
+        }
+        if cfg.critic == "dep":
+            metrics["value/popart_sigma"] = float(popart.sigma)
+    return total, metrics
+
+
+def _entropy(params: torch.Tensor, discrete: bool) -> torch.Tensor:
+    if discrete:
+        lp = params.log_softmax(-1)
+        return -(lp.exp() * lp).sum(-1)
+    return params[..., 1].clamp(-5, 2).sum(-1)  # Gaussian entropy up to a constant (pre-squash)

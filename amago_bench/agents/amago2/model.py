@@ -1,0 +1,575 @@
+"""The AMAGO-2 network, top to bottom.
+
+    tokens ──► TimestepEncoder ──► trajectory encoder ──► h ──► ActorHead   (one policy per gamma)
+    (obs, prev action,   (B, L, T)    (Transformer | GRU | FF)  (B, L, D)  └─► CriticEnsemble (C critics,
+     prev reward, time)                                                        one output per gamma)
+
+Shapes: B sequences, L tokens per sequence, N parallel envs when acting, D = d_model,
+T = tstep_dim, G gammas, A action dim (number of actions when discrete), C critics,
+K actions evaluated per token, O critic outputs (B bins for the Ind. critic, 1 for Dep.).
+
+Acting uses :meth:`AmagoModel.step`, one token per env, with a per-env key/value cache
+(Transformer), hidden state (GRU) or nothing (FF); ``reset`` clears chosen envs.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from amago_bench.agents.amago2.config import ModelConfig
+
+
+def symlog(x: torch.Tensor) -> torch.Tensor:
+    return torch.sign(x) * torch.log1p(x.abs())
+
+
+def symexp(x: torch.Tensor) -> torch.Tensor:
+    return torch.sign(x) * torch.expm1(x.abs())
+
+
+# ---------------------------------------------------------------------------------------
+# What the model is told about the suite (saved in checkpoints; a mismatch is an error)
+
+
+@dataclass(frozen=True)
+class ObsPart:
+    key: str
+    """'' for a plain (non-dict) observation."""
+    kind: str
+    """vector | image | tokens"""
+    shape: tuple[int, ...]
+    vocab: int = 0
+    """tokens: number of token ids."""
+
+
+@dataclass(frozen=True)
+class Shapes:
+    obs: tuple[ObsPart, ...]
+    discrete: bool
+    action_dim: int
+    action_low: tuple[float, ...]
+    action_high: tuple[float, ...]
+    max_episode_steps: int
+    episodes_per_trial: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @staticmethod
+    def from_dict(d: dict[str, Any]) -> "Shapes":
+        d = dict(d)
+        d["obs"] = tuple(ObsPart(p["key"], p["kind"], tuple(p["shape"]), p.get("vocab", 0)) for p in d["obs"])
+        d["action_low"] = tuple(d["action_low"])
+        d["action_high"] = tuple(d["action_high"])
+        return Shapes(**d)
+
+
+def _obs_part(key: str, space: gym.Space) -> ObsPart:
+    if isinstance(space, gym.spaces.Discrete):
+        return ObsPart(key, "tokens", (1,), int(space.n))
+    if not isinstance(space, gym.spaces.Box):
+        raise TypeError(f"unsupported observation space {space}")
+    if space.dtype == np.uint8 and len(space.shape) == 3:
+        return ObsPart(key, "image", tuple(space.shape))
+    if np.issubdtype(space.dtype, np.integer) and len(space.shape) == 1:
+        return ObsPart(key, "tokens", tuple(space.shape), int(np.max(space.high)) + 1)
+    return ObsPart(key, "vector", tuple(space.shape))
+
+
+def shapes_from_spaces(obs_space: gym.Space, act_space: gym.Space, max_episode_steps: int, episodes_per_trial: int) -> Shapes:
+    if isinstance(obs_space, gym.spaces.Dict):
+        parts = tuple(_obs_part(k, s) for k, s in obs_space.spaces.items())
+    else:
+        parts = (_obs_part("", obs_space),)
+    if isinstance(act_space, gym.spaces.Discrete):
+        return Shapes(parts, True, int(act_space.n), (), (), max_episode_steps, episodes_per_trial)
+    if isinstance(act_space, gym.spaces.Box) and len(act_space.shape) == 1:
+        return Shapes(parts, False, int(act_space.shape[0]), tuple(map(float, act_space.low)),
+                      tuple(map(float, act_space.high)), max_episode_steps, episodes_per_trial)
+    raise TypeError(f"unsupported action space {act_space}")
+
+
+# ---------------------------------------------------------------------------------------
+# Timestep encoder: one token per step = obs + previous action + previous reward + time
+
+
+def _cnn(kind: str, shape: tuple[int, ...]) -> tuple[nn.Module, bool]:
+    """A CNN for an image of ``shape`` (HWC when the last dim is <= 4, else CHW); returns (net, hwc)."""
+    hwc = shape[-1] <= 4
+    c, h = (shape[-1], shape[0]) if hwc else (shape[0], shape[1])
+    if kind == "auto":
+        kind = "nature" if h >= 84 else "impala" if h >= 32 else "grid"
+    if kind == "nature":  # Atari (Mnih et al. 2015)
+        net = nn.Sequential(nn.Conv2d(c, 32, 8, 4), nn.ReLU(), nn.Conv2d(32, 64, 4, 2), nn.ReLU(),
+                            nn.Conv2d(64, 64, 3, 1), nn.ReLU(), nn.Flatten())
+    elif kind == "impala":  # Procgen (Espeholt et al. 2018), residual stacks 16-32-32
+        layers: list[nn.Module] = []
+        cin = c
+        for cout in (16, 32, 32):
+            layers += [nn.Conv2d(cin, cout, 3, padding=1), nn.MaxPool2d(3, 2, padding=1), _Residual(cout), _Residual(cout)]
+            cin = cout
+        net = nn.Sequential(*layers, nn.ReLU(), nn.Flatten())
+    elif kind == "grid":  # BabyAI partial grid (small kernels, no pooling)
+        net = nn.Sequential(nn.Conv2d(c, 32, 2), nn.LeakyReLU(), nn.Conv2d(32, 64, 2), nn.LeakyReLU(), nn.Flatten())
+    else:
+        raise ValueError(f"unknown cnn {kind!r}; valid: auto, nature, impala, grid")
+    return net, hwc
+
+
+class _Residual(nn.Module):
+    def __init__(self, c: int) -> None:
+        super().__init__()
+        self.c1, self.c2 = nn.Conv2d(c, c, 3, padding=1), nn.Conv2d(c, c, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.c2(F.relu(self.c1(F.relu(x))))
+
+
+class TimestepEncoder(nn.Module):
+    """Embeds one step: observation parts + prev action (one-hot if discrete) + symlog(prev reward)
+    + time features (step / max steps, episode / episodes per trial, new-episode flag).
+
+    Input tensors are (B, L, ...); output (B, L, T).
+    """
+
+    def __init__(self, shapes: Shapes, cfg: ModelConfig) -> None:
+        super().__init__()
+        self.shapes = shapes
+        self.cnns = nn.ModuleDict()
+        self.embeds = nn.ModuleDict()
+        self.hwc: dict[str, bool] = {}
+        width = 0
+        for p in shapes.obs:
+            name = p.key or "obs"
+            if p.kind == "image":
+                net, hwc = _cnn(cfg.cnn, p.shape)
+                self.cnns[name], self.hwc[name] = net, hwc
+                with torch.no_grad():
+                    dummy = torch.zeros(1, *(p.shape if not hwc else (p.shape[2], p.shape[0], p.shape[1])))
+                    width += net(dummy).shape[-1]
+            elif p.kind == "tokens":
+                self.embeds[name] = nn.Embedding(p.vocab, 32)
+                width += 32
+            else:
+                width += int(np.prod(p.shape))
+        width += shapes.action_dim + 1 + 3  # prev action, prev reward, time
+        self.mlp = nn.Sequential(nn.Linear(width, cfg.tstep_hidden), nn.LeakyReLU(),
+                                 nn.Linear(cfg.tstep_hidden, cfg.tstep_dim), nn.LayerNorm(cfg.tstep_dim))
+
+    def forward(self, obs: Any, prev_action: torch.Tensor, prev_reward: torch.Tensor, time: torch.Tensor) -> torch.Tensor:
+        """obs (B, L, *shape) or dict of such; prev_action (B, L) long or (B, L, A); prev_reward (B, L);
+        time (B, L, 3) -> (B, L, T)."""
+        B, L = prev_reward.shape
+        feats = []
+        for p in self.shapes.obs:
+            name = p.key or "obs"
+            x = obs[p.key] if p.key else obs
+            if p.kind == "image":
+                x = x.reshape(B * L, *p.shape).float() / 255.0
+                if self.hwc[name]:
+                    x = x.permute(0, 3, 1, 2)
+                feats.append(self.cnns[name](x).reshape(B, L, -1))
+            elif p.kind == "tokens":
+                feats.append(self.embeds[name](x.reshape(B, L, -1).long()).mean(dim=2))  # mean of token embeddings
+            else:
+                feats.append(symlog(x.reshape(B, L, -1).float()))
+        if self.shapes.discrete:
+            feats.append(F.one_hot(prev_action.long(), self.shapes.action_dim).float())
+        else:
+            feats.append(prev_action.float())
+        feats += [symlog(prev_reward.float()).unsqueeze(-1), time.float()]
+        return self.mlp(torch.cat(feats, dim=-1))
+
+
+# ---------------------------------------------------------------------------------------
+# Trajectory encoders
+
+
+class SigmaLinear(nn.Linear):
+    """sigma-reparam linear (Zhai et al. 2023): W_hat = gamma / sigma_max(W) * W.
+
+    sigma_max is tracked by one power-iteration step per training forward. In eval mode
+    without autograd the effective weight is cached until the parameters change.
+    """
+
+    def __init__(self, d_in: int, d_out: int, enabled: bool = True) -> None:
+        super().__init__(d_in, d_out)
+        self.enabled = enabled
+        if enabled:
+            u = torch.randn(d_out)
+            self.register_buffer("u", u / u.norm())
+            with torch.no_grad():
+                sigma = torch.linalg.matrix_norm(self.weight, ord=2)
+            self.gamma = nn.Parameter(sigma.reshape(()).clone())
+        self._cache: tuple[tuple[int, ...], torch.Tensor] | None = None
+
+    def effective_weight(self) -> torch.Tensor:
+        if not self.enabled:
+            return self.weight
+        if self.training:
+            with torch.no_grad():
+                v = F.normalize(self.weight.t() @ self.u, dim=0)
+                self.u.copy_(F.normalize(self.weight @ v, dim=0))
+        else:
+            v = F.normalize(self.weight.t() @ self.u, dim=0).detach()
+        sigma = torch.dot(self.u, self.weight @ v)
+        return self.weight * (self.gamma / sigma)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training and not torch.is_grad_enabled():
+            key = (self.weight._version, self.gamma._version if self.enabled else 0, self.weight.data_ptr())
+            if self._cache is None or self._cache[0] != key:
+                self._cache = (key, self.effective_weight())
+            return F.linear(x, self._cache[1], self.bias)
+        self._cache = None
+        return F.linear(x, self.effective_weight(), self.bias)
+
+
+class KVCache:
+    """Per-env keys/values of every layer: k, v (layers, N, H, Lmax, dh); lengths (N,); the inputs
+    (N, Lmax, T) are kept so a full cache can be re-encoded from its newer half."""
+
+    def __init__(self, layers: int, n: int, heads: int, lmax: int, dh: int, d_in: int, device, dtype) -> None:
+        self.k = torch.zeros(layers, n, heads, lmax, dh, device=device, dtype=dtype)
+        self.v = torch.zeros_like(self.k)
+        self.x = torch.zeros(n, lmax, d_in, device=device, dtype=dtype)
+        self.len = torch.zeros(n, dtype=torch.long, device=device)
+
+
+class TransformerBlock(nn.Module):
+    """Pre-norm block with NormFormer-style extra norms (after attention, inside the FF)."""
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        D, s = cfg.d_model, cfg.sigma_reparam
+        self.heads = cfg.heads
+        self.norm_attn_in, self.norm_attn_out = nn.LayerNorm(D), nn.LayerNorm(D)
+        self.qkv, self.proj = SigmaLinear(D, 3 * D, s), SigmaLinear(D, D, s)
+        self.norm_ff_in, self.norm_ff_mid = nn.LayerNorm(D), nn.LayerNorm(cfg.d_ff)
+        self.ff1, self.ff2 = SigmaLinear(D, cfg.d_ff, s), SigmaLinear(cfg.d_ff, D, s)
+        self.drop = nn.Dropout(cfg.dropout)
+        self.p_drop = cfg.dropout
+
+    def _split(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        B, L, _ = x.shape
+        q, k, v = self.qkv(self.norm_attn_in(x)).reshape(B, L, 3, self.heads, -1).permute(2, 0, 3, 1, 4)
+        return q, k, v  # each (B, H, L, dh)
+
+    def _finish(self, x: torch.Tensor, att: torch.Tensor) -> torch.Tensor:
+        B, H, L, dh = att.shape
+        att = att.transpose(1, 2).reshape(B, L, H * dh)
+        x = x + self.drop(self.norm_attn_out(self.proj(att)))
+        ff = self.ff2(self.drop(self.norm_ff_mid(F.leaky_relu(self.ff1(self.norm_ff_in(x))))))
+        return x + self.drop(ff)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """x (B, L, D) -> (B, L, D), plus this layer's k, v (B, H, L, dh)."""
+        q, k, v = self._split(x)
+        att = F.scaled_dot_product_attention(q, k, v, is_causal=True, dropout_p=self.p_drop if self.training else 0.0)
+        return self._finish(x, att), k, v
+
+    def step(self, x: torch.Tensor, cache: KVCache, layer: int, span: int) -> torch.Tensor:
+        """x (N, 1, D): one new token per env, written at position cache.len; attends to <= len."""
+        q, k, v = self._split(x)  # (N, H, 1, dh)
+        n = torch.arange(x.shape[0], device=x.device)
+        cache.k[layer, n, :, cache.len] = k[:, :, 0]
+        cache.v[layer, n, :, cache.len] = v[:, :, 0]
+        keys, vals = cache.k[layer, :, :, :span], cache.v[layer, :, :, :span]
+        mask = (torch.arange(span, device=x.device)[None, :] <= cache.len[:, None])[:, None, None, :]  # (N, 1, 1, span)
+        att = F.scaled_dot_product_attention(q, keys, vals, attn_mask=mask)
+        return self._finish(x, att)
+
+
+class TransformerEncoder(nn.Module):
+    """Causal Transformer over (B, L, T) tokens -> (B, L, D). Positions are indices in the window."""
+
+    def __init__(self, d_in: int, cfg: ModelConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.inp = nn.Linear(d_in, cfg.d_model)
+        if cfg.positions == "learned":
+            self.pos = nn.Parameter(torch.randn(cfg.context, cfg.d_model) * 0.02)
+        else:
+            pos = torch.arange(cfg.context)[:, None]
+            div = torch.exp(torch.arange(0, cfg.d_model, 2) * (-math.log(10000.0) / cfg.d_model))
+            table = torch.zeros(cfg.context, cfg.d_model)
+            table[:, 0::2], table[:, 1::2] = torch.sin(pos * div), torch.cos(pos * div)
+            self.register_buffer("pos", table)
+        self.blocks = nn.ModuleList(TransformerBlock(cfg) for _ in range(cfg.layers))
+        self.norm = nn.LayerNorm(cfg.d_model)
+        self.drop = nn.Dropout(cfg.dropout)
+
+    def forward(self, x: torch.Tensor, return_kv: bool = False):
+        B, L, _ = x.shape
+        if L > self.cfg.context:
+            raise ValueError(f"sequence of {L} tokens exceeds the model context {self.cfg.context}")
+        x = self.drop(self.inp(x) + self.pos[:L])
+        kvs = []
+        for blk in self.blocks:
+            x, k, v = blk(x)
+            kvs.append((k, v))
+        out = self.norm(x)
+        return (out, kvs) if return_kv else out
+
+    # -- acting -----------------------------------------------------------------------------
+
+    def init_state(self, n: int, device, dtype=torch.float32) -> KVCache:
+        c = self.cfg
+        return KVCache(c.layers, n, c.heads, c.context, c.d_model // c.heads, self.inp.in_features, device, dtype)
+
+    def reset(self, state: KVCache, mask: torch.Tensor) -> KVCache:
+        state.len[mask] = 0
+        return state
+
+    def _reencode(self, state: KVCache, rows: torch.Tensor) -> None:
+        """Full caches keep their newer half: re-encode those tokens at positions 0..keep-1.
+        Amortised over keep steps this costs O(context) per step, like the attention itself."""
+        keep = self.cfg.context // 2
+        x = state.x[rows, self.cfg.context - keep:].clone()  # (R, keep, T)
+        _, kvs = self.forward(x, return_kv=True)
+        for i, (k, v) in enumerate(kvs):
+            state.k[i, rows, :, :keep] = k
+            state.v[i, rows, :, :keep] = v
+        state.x[rows, :keep] = x
+        state.len[rows] = keep
+
+    def step(self, x: torch.Tensor, state: KVCache) -> tuple[torch.Tensor, KVCache]:
+        """x (N, T) -> h (N, D); one token per env appended to its cache."""
+        full = torch.nonzero(state.len >= self.cfg.context).flatten()
+        if len(full):
+            self._reencode(state, full)
+        n = torch.arange(x.shape[0], device=x.device)
+        state.x[n, state.len] = x
+        span = int(state.len.max().item()) + 1
+        h = self.inp(x)[:, None] + self.pos[state.len][:, None]  # (N, 1, D)
+        for i, blk in enumerate(self.blocks):
+            h = blk.step(h, state, i, span)
+        state.len += 1
+        return self.norm(h[:, 0]), state
+
+
+class GRUEncoder(nn.Module):
+    """RL^2-style recurrent alternative: (B, L, T) -> (B, L, D), state (layers, N, D)."""
+
+    def __init__(self, d_in: int, cfg: ModelConfig) -> None:
+        super().__init__()
+        self.gru = nn.GRU(d_in, cfg.d_model, num_layers=cfg.layers, batch_first=True)
+        self.norm = nn.LayerNorm(cfg.d_model)
+        self.layers, self.d = cfg.layers, cfg.d_model
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.norm(self.gru(x)[0])
+
+    def init_state(self, n: int, device, dtype=torch.float32) -> torch.Tensor:
+        return torch.zeros(self.layers, n, self.d, device=device, dtype=dtype)
+
+    def reset(self, state: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        state[:, mask] = 0
+        return state
+
+    def step(self, x: torch.Tensor, state: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        out, state = self.gru(x[:, None], state)
+        return self.norm(out[:, 0]), state
+
+
+class FFEncoder(nn.Module):
+    """No memory: an MLP on each token alone."""
+
+    def __init__(self, d_in: int, cfg: ModelConfig) -> None:
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(d_in, cfg.d_model), nn.LeakyReLU(), nn.Linear(cfg.d_model, cfg.d_model),
+                                 nn.LayerNorm(cfg.d_model))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+    def init_state(self, n: int, device, dtype=torch.float32) -> None:
+        return None
+
+    def reset(self, state: None, mask: torch.Tensor) -> None:
+        return None
+
+    def step(self, x: torch.Tensor, state: None) -> tuple[torch.Tensor, None]:
+        return self.net(x), None
+
+
+# ---------------------------------------------------------------------------------------
+# Heads
+
+
+def _mlp(d_in: int, hidden: int, d_out: int) -> nn.Sequential:
+    return nn.Sequential(nn.Linear(d_in, hidden), nn.LeakyReLU(), nn.Linear(hidden, hidden), nn.LeakyReLU(),
+                         nn.Linear(hidden, d_out))
+
+
+class ActorHead(nn.Module):
+    """h (..., D) -> per-gamma policy parameters: logits (..., G, A) when discrete, else
+    (..., G, A, 2) = (mean, log std) of a tanh-squashed Gaussian in [-1, 1]."""
+
+    def __init__(self, d: int, shapes: Shapes, cfg: ModelConfig) -> None:
+        super().__init__()
+        self.G, self.A, self.discrete = len(cfg.gammas), shapes.action_dim, shapes.discrete
+        self.net = _mlp(d, cfg.head_hidden, self.G * self.A * (1 if self.discrete else 2))
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        out = self.net(h)
+        if self.discrete:
+            return out.reshape(*h.shape[:-1], self.G, self.A)
+        return out.reshape(*h.shape[:-1], self.G, self.A, 2)
+
+
+class EnsembleLinear(nn.Module):
+    """C independent linear layers applied at once: (C, M, d_in) -> (C, M, d_out)."""
+
+    def __init__(self, c: int, d_in: int, d_out: int) -> None:
+        super().__init__()
+        bound = 1.0 / math.sqrt(d_in)
+        self.weight = nn.Parameter(torch.empty(c, d_in, d_out).uniform_(-bound, bound))
+        self.bias = nn.Parameter(torch.empty(c, 1, d_out).uniform_(-bound, bound))
+
+    def forward(self, x: torch.Tensor, idx: torch.Tensor | None = None) -> torch.Tensor:
+        w, b = (self.weight, self.bias) if idx is None else (self.weight[idx], self.bias[idx])
+        return torch.baddbmm(b, x, w)
+
+
+class CriticEnsemble(nn.Module):
+    """C critics Q_c(h, a, gamma): h enters the first layer; the action (one-hot if discrete) and
+    the horizon feature symlog(1 / (1 - gamma)) are concatenated to the input of the second
+    layer (written as a sum of linear terms, so the first layer runs once per token, not once
+    per (token, action, gamma)).
+
+    forward(h (B, L, D), actions (B, L, K, G) long or (B, L, K, G, A)) -> (C, B, L, K, G, O).
+    """
+
+    def __init__(self, d: int, shapes: Shapes, cfg: ModelConfig, outputs: int) -> None:
+        super().__init__()
+        C, H = cfg.critics, cfg.head_hidden
+        self.discrete, self.A = shapes.discrete, shapes.action_dim
+        self.l1 = EnsembleLinear(C, d, H)
+        self.l2 = EnsembleLinear(C, H, H)
+        self.act_in = nn.Parameter(torch.randn(C, self.A, H) / math.sqrt(H))  # rows of W2 for the action
+        self.gamma_in = nn.Parameter(torch.randn(C, 1, H) / math.sqrt(H))  # row of W2 for the horizon
+        self.out = EnsembleLinear(C, H, outputs)
+        self.register_buffer("horizon", symlog(1.0 / (1.0 - torch.tensor(cfg.gammas))))  # (G,)
+
+    def _params(self, idx: torch.Tensor | None, frozen: bool) -> dict[str, torch.Tensor]:
+        out = {}
+        for n, w in self.named_parameters():
+            w = w.detach() if frozen else w
+            out[n] = w if idx is None else w[idx]
+        return out
+
+    def trunk(self, h: torch.Tensor, idx: torch.Tensor | None = None, frozen: bool = False) -> torch.Tensor:
+        """h (B, L, D) -> second-layer pre-activations z (C, B*L, H) from h alone.
+        ``idx`` selects a subset of critics; ``frozen`` blocks gradients into the critics' own
+        parameters (the Dep. actor's path through a continuous action)."""
+        p = self._params(idx, frozen)
+        C, D, H = p["l1.weight"].shape
+        x = h.reshape(-1, D) @ p["l1.weight"].permute(1, 0, 2).reshape(D, C * H)  # one GEMM for all critics
+        z = F.leaky_relu(x.reshape(-1, C, H).transpose(0, 1) + p["l1.bias"])
+        return torch.baddbmm(p["l2.bias"], z, p["l2.weight"])
+
+    def head(self, z: torch.Tensor, actions: torch.Tensor, idx: torch.Tensor | None = None,
+             frozen: bool = False) -> torch.Tensor:
+        """z (C, B*L, H), actions (B, L, K, G) long or (B, L, K, G, A) -> (C, B, L, K, G, O)."""
+        p = self._params(idx, frozen)
+        C, M, H = z.shape
+        B, L, K, G = actions.shape[:4]
+        g_term = self.horizon.reshape(1, 1, G, 1) * p["gamma_in"].reshape(C, 1, 1, H)  # (C, 1, G, H)
+        if self.discrete:  # one table of (action, gamma) rows, gathered once
+            table = (p["act_in"][:, :, None] + g_term).reshape(C, self.A * G, H)
+            flat = actions * G + torch.arange(G, device=actions.device)
+            extra = table[:, flat.reshape(-1)].reshape(C, M, K, G, H)
+        else:
+            a_term = (actions.reshape(1, -1, self.A).expand(C, -1, -1) @ p["act_in"]).reshape(C, M, K, G, H)
+            extra = a_term + g_term.unsqueeze(1)
+        u = F.leaky_relu(extra.add_(z.reshape(C, M, 1, 1, H)))
+        q = torch.baddbmm(p["out.bias"], u.reshape(C, -1, H), p["out.weight"])
+        return q.reshape(C, B, L, K, G, -1)
+
+    def forward(self, h: torch.Tensor, actions: torch.Tensor, idx: torch.Tensor | None = None,
+                frozen: bool = False) -> torch.Tensor:
+        return self.head(self.trunk(h, idx, frozen), actions, idx, frozen)
+
+
+# ---------------------------------------------------------------------------------------
+# The whole model
+
+
+class AmagoModel(nn.Module):
+    def __init__(self, shapes: Shapes, cfg: ModelConfig, critic_outputs: int) -> None:
+        super().__init__()
+        self.shapes, self.cfg = shapes, cfg
+        self.tstep = TimestepEncoder(shapes, cfg)
+        enc = {"transformer": TransformerEncoder, "gru": GRUEncoder, "ff": FFEncoder}[cfg.traj_encoder]
+        self.traj = enc(cfg.tstep_dim, cfg)
+        self.actor = ActorHead(cfg.d_model, shapes, cfg)
+        self.critics = CriticEnsemble(cfg.d_model, shapes, cfg, critic_outputs)
+
+    def encode(self, obs: Any, prev_action: torch.Tensor, prev_reward: torch.Tensor, time: torch.Tensor) -> torch.Tensor:
+        """Whole sequences: (B, L, ...) tokens -> h (B, L, D)."""
+        return self.traj(self.tstep(obs, prev_action, prev_reward, time))
+
+    def init_state(self, n: int, device) -> Any:
+        return self.traj.init_state(n, device)
+
+    def reset(self, state: Any, mask: torch.Tensor) -> Any:
+        return self.traj.reset(state, mask)
+
+    def step(self, obs: Any, prev_action: torch.Tensor, prev_reward: torch.Tensor, time: torch.Tensor,
+             state: Any) -> tuple[torch.Tensor, Any]:
+        """One token per env: (N, ...) -> h (N, D) and the new state."""
+        x = self.tstep(_unsqueeze(obs), prev_action[:, None], prev_reward[:, None], time[:, None])[:, 0]
+        return self.traj.step(x, state)
+
+
+def _unsqueeze(obs: Any) -> Any:
+    return {k: v[:, None] for k, v in obs.items()} if isinstance(obs, dict) else obs[:, None]
+
+
+# ---------------------------------------------------------------------------------------
+# Policy distributions
+
+
+def sample_actions(params: torch.Tensor, discrete: bool, k: int, generator: torch.Generator | None = None,
+                   greedy: bool = False) -> torch.Tensor:
+    """Draw k actions per (..., G) policy: (..., k, G) long, or (..., k, G, A) in [-1, 1]."""
+    if discrete:
+        probs = params.softmax(-1)  # (..., G, A)
+        if greedy:
+            return probs.argmax(-1).unsqueeze(-2).expand(*probs.shape[:-2], k, probs.shape[-2])
+        flat = probs.reshape(-1, probs.shape[-1])
+        idx = torch.multinomial(flat, k, replacement=True, generator=generator)  # (M, k)
+        return idx.reshape(*probs.shape[:-1], k).movedim(-1, -2)
+    mean, log_std = params[..., 0], params[..., 1].clamp(-5, 2)
+    if greedy:
+        return torch.tanh(mean).unsqueeze(-3).expand(*mean.shape[:-2], k, *mean.shape[-2:])
+    eps = torch.randn((k, *mean.shape), generator=generator, device=mean.device, dtype=mean.dtype)
+    return torch.tanh(mean + log_std.exp() * eps).movedim(0, -3)
+
+
+def rsample_actions(params: torch.Tensor, k: int) -> torch.Tensor:
+    """Reparameterised continuous actions (..., k, G, A) (Dep. actor)."""
+    mean, log_std = params[..., 0], params[..., 1].clamp(-5, 2)
+    eps = torch.randn((k, *mean.shape), device=mean.device, dtype=mean.dtype)
+    return torch.tanh(mean + log_std.exp() * eps).movedim(0, -3)
+
+
+def log_prob(params: torch.Tensor, actions: torch.Tensor, discrete: bool) -> torch.Tensor:
+    """log pi(a | h) for every gamma: params (..., G, A[, 2]), actions (...) long or (..., A) -> (..., G)."""
+    if discrete:
+        return params.log_softmax(-1).gather(-1, actions[..., None, None].expand(*params.shape[:-1], 1).long())[..., 0]
+    mean, log_std = params[..., 0], params[..., 1].clamp(-5, 2)
+    a = actions.unsqueeze(-2).clamp(-0.999, 0.999)  # (..., 1, A)
+    pre = torch.atanh(a)
+    lp = -0.5 * ((pre - mean) / log_std.exp()) ** 2 - log_std - 0.5 * math.log(2 * math.pi)
+    lp = lp - torch.log1p(-a.pow(2) + 1e-6)
+    return lp.sum(-1)
