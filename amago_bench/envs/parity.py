@@ -8,7 +8,9 @@ For a suite that lists both backends, :func:`parity_check` compares them through
 2. first observation: reset both backends on the same variant with the same seed and compare.
    How strictly depends on the family (its module's ``PARITY`` dict): ``"exact"`` (every value
    equal), ``"close"`` (at least ``min_equal_fraction`` of the values equal) or ``"none"``
-   (the port cannot match the first frame; reported, not judged);
+   (the port cannot match the first frame; reported, not judged). ``PARITY["first_obs_exempt"]``
+   maps task names to the reason a known port difference makes one task's first frame differ
+   (reported with the reason and the measured fraction, not judged);
 3. random-policy trial scores: ``n_trials`` trials per task per backend with a uniform random
    agent on the *same* job list (same variants, same agent seed), then two two-sample tests
    on the trial scores: Mann-Whitney U (location) and Kolmogorov-Smirnov (shape). A task
@@ -49,12 +51,14 @@ class TaskParity:
     first_obs_equal_fraction: float
     """Fraction of observation values that are identical after the first reset."""
     first_obs_ok: bool | None
-    """Whether the first observations meet the rule (None when the rule is "none")."""
+    """Whether the first observations meet the rule (None when the rule is "none" or the task is exempt)."""
     scores_official: tuple[float, ...]
     scores_envpool: tuple[float, ...]
     mannwhitney_p: float
     ks_p: float
     scores_agree: bool
+    first_obs_note: str = ""
+    """Why the first observation is not judged (a known port difference), if so."""
 
     @property
     def ok(self) -> bool:
@@ -104,6 +108,8 @@ class ParityReport:
         ]
         for t in self.tasks:
             fo = {True: "ok", False: "DIFFERS", None: "not judged"}[t.first_obs_ok]
+            if t.first_obs_note:
+                fo += f" [{t.first_obs_note}]"
             lines.append(
                 f"| {t.task} | {'same' if t.spaces_equal else 'DIFFER'} | {fo} ({t.first_obs_rule}: "
                 f"{t.first_obs_equal_fraction:.4f}) | {_mean(t.scores_official):.3f} +- {_std(t.scores_official):.3f} | "
@@ -248,12 +254,15 @@ def parity_check(
     for name in names:
         job = first_job[name]
         spaces_ok, frac, first_ok = _check_spaces_and_first_obs(suite, split, name, job.variant, job.env_seed, rule)
+        note = dict(rule.get("first_obs_exempt", {})).get(name, "")
+        if note and spaces_ok:
+            first_ok = None
         a, b = scores["official"][name], scores["envpool"][name]
         mw, ks = two_sample_tests(a, b)
         rows.append(TaskParity(
             task=name, spaces_equal=spaces_ok, first_obs_rule=rule["first_obs"], first_obs_equal_fraction=frac,
             first_obs_ok=first_ok, scores_official=tuple(map(float, a)), scores_envpool=tuple(map(float, b)),
-            mannwhitney_p=mw, ks_p=ks, scores_agree=bool(mw > threshold and ks > threshold),
+            mannwhitney_p=mw, ks_p=ks, scores_agree=bool(mw > threshold and ks > threshold), first_obs_note=note,
         ))
     report = ParityReport(
         suite=suite.name, split=split, n_trials=n_trials, seed=seed, alpha=alpha, threshold=threshold,
@@ -275,12 +284,19 @@ def _provenance(suite: SuiteSpec, n_trials: int, seed: int, split: str) -> dict[
             pass
     return {
         "command": f"amago-bench parity --suite {suite.name} --split {split} --trials {n_trials} --seed {seed}",
-        "suite_file": suite.path,
+        "suite_file": _relative(suite.path),
         "spec_hash": suite.spec_hash,
         "packages": ", ".join(f"{k} {v}" for k, v in versions.items()),
         "python": platform.python_version(),
         "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
     }
+
+
+def _relative(path: str) -> str:
+    try:
+        return str(Path(path).resolve().relative_to(REPORTS_DIR.parent.parent))
+    except ValueError:
+        return path
 
 
 def write_report(report: ParityReport, out_dir: Path | None = None) -> tuple[Path, Path]:
