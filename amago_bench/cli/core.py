@@ -186,6 +186,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def _fmt(x: float) -> str:
     if x is None or (isinstance(x, float) and math.isnan(x)):
         return "-"
+    if abs(x) < 1e-9:
+        return "0"
     return f"{x:.4g}" if abs(x) < 1e4 else f"{x:.3e}"
 
 

@@ -46,6 +46,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--reps", type=int, default=2000, help="bootstrap replicates (default: 2000)")
     p.add_argument("--confidence", type=float, default=0.95, help="confidence level of intervals (default: 0.95)")
     p.add_argument("--ci-seed", type=int, default=0, help="seed of the bootstrap's numpy Generator (default: 0)")
+    p.add_argument("--include-training", action="store_true",
+                   help="also rank the evaluations made during training runs (learning-curve points)")
     p.add_argument("--include-stale", action="store_true",
                    help="also show runs recorded under another version of the suite spec (as separate groups)")
     p.add_argument("--format", choices=("table", "md", "csv", "json"), default="table", dest="fmt")
@@ -119,6 +121,8 @@ def _fmt(x: Any, digits: int = 4) -> str:
     if x is None or (isinstance(x, float) and math.isnan(x)):
         return "-"
     x = float(x)
+    if abs(x) < 1e-9:
+        return "0"
     return f"{x:.{digits}g}" if abs(x) < 1e5 else f"{x:.3e}"
 
 
@@ -149,6 +153,10 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
         eps = store.episodes(suite=spec.name, split=args.split)
     if args.agent:
         eps = eps[eps["agent"].isin(args.agent)]
+    if not args.include_training:
+        # evaluations made during training (kind "train") are learning-curve points taken at
+        # several env-step counts: they are drawn by `report`, not ranked
+        eps = eps[eps["kind"] == "evaluate"]
     if eps.empty:
         what = f"suite {spec.name!r}" + (f", split {args.split}" if args.split else "") + \
             (f", agent(s) {', '.join(args.agent)}" if args.agent else "")

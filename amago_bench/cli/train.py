@@ -1,0 +1,45 @@
+"""Command `train`: train the reference agent (or a loss variant) on a suite at a budget.
+
+Re-running the same command resumes from the run's last checkpoint.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "train",
+        help="train the AMAGO-2 agent (or a loss variant) on a suite; re-run to resume",
+        description="Epochs of collect / update / evaluate / checkpoint. Agent configs are files in baselines/ "
+        "(amago2, dep-dep, ind-actor, ind-critic); budgets: smoke (seconds), small (minutes on a CPU), paper. "
+        "Run directory: <runs>/<suite>/<agent>-<budget>-seed<N>/ (checkpoint.pt, replay/, tb/, metrics.csv); "
+        "evaluation episodes go to the results database with the env steps so far.",
+    )
+    p.add_argument("--suite", required=True, help="suite name (see `amago-bench suites`) or a path to a suite .toml")
+    p.add_argument("--agent", default="amago2", help="agent config in baselines/ (amago2, dep-dep, ind-actor, ind-critic) or a .toml path")
+    p.add_argument("--budget", choices=("smoke", "small", "paper"), default="small")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--runs", default="runs", help="root folder of run directories (default: runs)")
+    p.add_argument("--device", default="auto", help="torch device: auto (CUDA when present), cpu, cuda, cuda:1 ...")
+    p.add_argument("--epochs", type=int, default=None, help="override the budget's number of epochs")
+    p.add_argument("--fresh", action="store_true", help="delete the run directory first instead of resuming")
+    p.add_argument("--no-store", action="store_true", help="do not write to the results database (metrics.csv only)")
+    p.add_argument("--db", default=None, help="results database file (default: results/amago-bench.db)")
+    p.set_defaults(func=cmd_train)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from amago_bench.train import train
+
+    res = train(args.suite, agent=args.agent, budget=args.budget, seed=args.seed, runs_root=args.runs,
+                device=args.device, fresh=args.fresh, db=args.db, epochs=args.epochs, store=not args.no_store)
+    last = res.eval_scores[-1] if res.eval_scores else None
+    print(f"done: {res.epochs} epochs, {res.env_steps} env steps, {res.updates} updates in {res.seconds:.1f} s")
+    if last:
+        tasks = ", ".join(f"{t} {v:.2f}" for t, v in last["tasks"].items())
+        print(f"last evaluation (test split, {last['env_steps']} env steps): mean normalised {last['normalised']:.3f} [{tasks}]")
+    print(f"checkpoint: {res.checkpoint}")
+    print(f"evaluate it: amago-bench evaluate --suite {args.suite} --agent amago2 --checkpoint {res.checkpoint}")
+    return 0
