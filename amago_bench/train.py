@@ -264,6 +264,7 @@ def train(
     epochs: int | None = None,
     log: Callable[[str], None] | None = print,
     store: bool = True,
+    threads: int | None = None,
 ) -> TrainResult:
     """Train (or resume) ``agent`` on ``suite`` at ``budget``; see the module docstring."""
     import torch
@@ -287,6 +288,8 @@ def train(
     out.mkdir(parents=True, exist_ok=True)
     ckpt_path = out / CHECKPOINT_NAME
     torch.set_flush_denormal(True)  # denormal Adam moments are ~100x slower on CPU
+    if threads:
+        torch.set_num_threads(int(threads))  # on a busy CPU, 1 thread can be far faster than 2
     dev = pick_device(device)
     shapes = shapes_from_spaces(space_from_spec(spec.observation), space_from_spec(spec.action),
                                 spec.trial.max_episode_steps, spec.trial.episodes)

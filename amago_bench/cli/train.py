@@ -26,6 +26,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--epochs", type=int, default=None, help="override the budget's number of epochs")
     p.add_argument("--fresh", action="store_true", help="delete the run directory first instead of resuming")
     p.add_argument("--no-store", action="store_true", help="do not write to the results database (metrics.csv only)")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice; 1 is faster on a busy machine)")
     p.add_argument("--db", default=None, help="results database file (default: results/amago-bench.db)")
     p.set_defaults(func=cmd_train)
 
@@ -34,7 +35,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     from amago_bench.train import train
 
     res = train(args.suite, agent=args.agent, budget=args.budget, seed=args.seed, runs_root=args.runs,
-                device=args.device, fresh=args.fresh, db=args.db, epochs=args.epochs, store=not args.no_store)
+                device=args.device, fresh=args.fresh, db=args.db, epochs=args.epochs, store=not args.no_store,
+                threads=args.threads)
     last = res.eval_scores[-1] if res.eval_scores else None
     print(f"done: {res.epochs} epochs, {res.env_steps} env steps, {res.updates} updates in {res.seconds:.1f} s")
     if last:

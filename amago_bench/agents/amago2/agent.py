@@ -110,6 +110,7 @@ class Amago2Agent:
                                        torch.as_tensor(step.prev_reward, device=dev, dtype=torch.float32),
                                        torch.as_tensor(time, device=dev), self.state)
             params = model.actor(h)[:, self.gamma_index : self.gamma_index + 1].float()  # (N, 1, A[, 2])
+        self.last_params = params[:, 0].cpu()  # the policy of the last step (N, A[, 2]), for inspection
         a = sample_actions(params.cpu(), shapes.discrete, 1, self.generator, greedy=not self.sample)[:, 0, 0].numpy()
         if shapes.discrete:
             if self.epsilon > 0:

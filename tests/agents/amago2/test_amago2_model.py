@@ -1,0 +1,192 @@
+"""AMAGO-2 model and losses: two-hot/symlog, masks, the key/value cache, gradients."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+
+from amago_bench.agents.amago2.config import AgentConfig, LossConfig, ModelConfig
+from amago_bench.agents.amago2.learner import Learner
+from amago_bench.agents.amago2.losses import Batch, TwoHot, amago_loss
+from amago_bench.agents.amago2.model import AmagoModel, shapes_from_spaces, symexp, symlog
+
+TINY = ModelConfig(tstep_dim=16, tstep_hidden=16, d_model=16, d_ff=32, layers=2, heads=2, context=12, dropout=0.0,
+                   head_hidden=16, bins=16, gammas=(0.9, 0.99), act_gamma=0.99)
+DISCRETE = shapes_from_spaces(gym.spaces.Box(-1, 1, (5,)), gym.spaces.Discrete(3), 8, 2)
+CONTINUOUS = shapes_from_spaces(gym.spaces.Box(-1, 1, (5,)), gym.spaces.Box(-2, 2, (2,)), 8, 2)
+VARIANTS = [("ind", "ind"), ("dep", "dep"), ("dep", "ind"), ("ind", "dep")]
+
+
+def test_symlog_symexp_inverse():
+    x = torch.tensor([-1e5, -300.0, -1.0, -1e-3, 0.0, 1e-3, 0.5, 1.0, 42.0, 1e5], dtype=torch.float64)
+    assert torch.allclose(symexp(symlog(x)), x, rtol=1e-9, atol=1e-12)
+    assert torch.equal(torch.sign(symlog(x)), torch.sign(x))
+    assert float(symlog(torch.tensor(np.e - 1))) == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("bins", [2, 16, 64, 128])
+def test_twohot_round_trip(bins):
+    th = TwoHot(bins, 1e5).double()
+    y = torch.tensor([-9e4, -1234.5, -1.0, -0.01, 0.0, 0.3, 1.0, 7.0, 5e3, 9.9e4], dtype=torch.float64)
+    p = th.encode(y)
+    assert p.shape == (10, bins)
+    assert torch.allclose(p.sum(-1), torch.ones(10, dtype=torch.float64))
+    assert ((p > 0).sum(-1) <= 2).all()  # at most two neighbouring bins
+    # decoding the two-hot distribution (as logits = log p) gives back y
+    decoded = th.decode(torch.log(p.clamp_min(1e-300)))
+    assert torch.allclose(decoded, y, rtol=1e-6, atol=1e-6)
+    # values beyond the range clip to the end bins
+    assert float(th.decode(torch.log(th.encode(torch.tensor([1e9], dtype=torch.float64)).clamp_min(1e-300)))) == pytest.approx(1e5, rel=1e-6)
+
+
+def _batch(shapes, B=3, L=10, lengths=(10, 6, 3), seed=0):
+    g = torch.Generator().manual_seed(seed)
+    discrete = shapes.discrete
+    A = shapes.action_dim
+    act = torch.randint(0, A, (B, L), generator=g) if discrete else torch.rand(B, L, A, generator=g) * 2 - 1
+    valid = torch.zeros(B, L, dtype=torch.bool)
+    for b, n in enumerate(lengths):
+        valid[b, : n - 1] = True
+    done = torch.zeros(B, L)
+    done[1, lengths[1] - 2] = 1.0
+    return Batch(obs=torch.randn(B, L, 5, generator=g), prev_action=act.roll(1, 1), prev_reward=torch.randn(B, L, generator=g) * 10,
+                 time=torch.rand(B, L, 3, generator=g), action=act, reward=torch.randn(B, L, generator=g) * 100, done=done,
+                 valid=valid), lengths
+
+
+def _garbage(batch: Batch, lengths, shapes) -> Batch:
+    """Replace every padded token (and the action/reward/done of each window's last token) by junk."""
+    b2 = dataclasses.replace(batch, **{k: getattr(batch, k).clone() for k in
+                                       ("obs", "prev_action", "prev_reward", "time", "action", "reward", "done")})
+    g = torch.Generator().manual_seed(123)
+    for b, n in enumerate(lengths):
+        b2.obs[b, n:] = torch.randn(b2.obs[b, n:].shape, generator=g) * 1e3
+        b2.prev_reward[b, n:] = 1e6
+        b2.time[b, n:] = 77.0
+        b2.reward[b, n - 1:] = -1e6
+        b2.done[b, n - 1:] = 1.0
+        if shapes.discrete:
+            b2.prev_action[b, n:] = shapes.action_dim - 1
+            b2.action[b, n - 1:] = (b2.action[b, n - 1:] + 1) % shapes.action_dim
+        else:
+            b2.prev_action[b, n:] = 0.9
+            b2.action[b, n - 1:] = -0.9
+    return b2
+
+
+def _loss_and_grads(learner: Learner, batch: Batch, seed: int):
+    learner.model.zero_grad(set_to_none=True)
+    state = {k: v.clone() for k, v in learner.popart.state_dict().items()}
+    crit = {k: v.clone() for k, v in learner.model.critics.state_dict().items()}
+    tgt = {k: v.clone() for k, v in learner.target_critics.state_dict().items()}
+    torch.manual_seed(seed)
+    loss, metrics = amago_loss(learner.model, learner.target_critics, learner.twohot, learner.popart, batch,
+                               learner.cfg.loss, torch.Generator().manual_seed(seed))
+    loss.backward()
+    grads = {n: p.grad.clone() for n, p in learner.model.named_parameters() if p.grad is not None}
+    learner.popart.load_state_dict(state)  # PopArt moves the output layers: undo for the next call
+    learner.model.critics.load_state_dict(crit)
+    learner.target_critics.load_state_dict(tgt)
+    return loss.detach(), grads
+
+
+@pytest.mark.parametrize("critic,actor", VARIANTS)
+@pytest.mark.parametrize("shapes", [DISCRETE, CONTINUOUS], ids=["discrete", "continuous"])
+def test_padding_never_reaches_a_loss(critic, actor, shapes):
+    cfg = AgentConfig(model=TINY, loss=LossConfig(critic=critic, actor=actor))
+    learner = Learner(cfg, shapes, seed=0)
+    learner.model.eval()  # no dropout; sigma-reparam power iteration frozen
+    batch, lengths = _batch(shapes)
+    loss1, g1 = _loss_and_grads(learner, batch, seed=5)
+    loss2, g2 = _loss_and_grads(learner, _garbage(batch, lengths, shapes), seed=5)
+    assert torch.isfinite(loss1)
+    assert torch.allclose(loss1, loss2, rtol=1e-5, atol=1e-6)
+    assert g1.keys() == g2.keys()
+    for n in g1:
+        assert torch.allclose(g1[n], g2[n], rtol=1e-4, atol=1e-6), n
+
+
+@pytest.mark.parametrize("critic,actor", VARIANTS)
+@pytest.mark.parametrize("shapes", [DISCRETE, CONTINUOUS], ids=["discrete", "continuous"])
+def test_every_parameter_gets_a_gradient(critic, actor, shapes):
+    cfg = AgentConfig(model=TINY, loss=LossConfig(critic=critic, actor=actor))
+    learner = Learner(cfg, shapes, seed=1)
+    learner.model.train()
+    batch, _ = _batch(shapes, lengths=(10, 10, 10))
+    loss, grads = _loss_and_grads(learner, batch, seed=0)
+    names = [n for n, _ in learner.model.named_parameters()]
+    missing = [n for n in names if n not in grads]
+    assert not missing, f"no gradient for {missing}"
+    zero = [n for n in names if float(grads[n].abs().sum()) == 0.0 or not torch.isfinite(grads[n]).all()]
+    assert not zero, f"zero or non-finite gradient for {zero}"
+
+
+def test_update_changes_weights_and_target_follows_slowly():
+    cfg = AgentConfig(model=TINY, loss=LossConfig(tau=0.1))
+    learner = Learner(cfg, DISCRETE, seed=0)
+    before = {n: p.detach().clone() for n, p in learner.model.named_parameters()}
+    tgt_before = [p.clone() for p in learner.target_critics.parameters()]
+    batch, _ = _batch(DISCRETE)
+    m = learner.update(batch)
+    assert np.isfinite(m["loss/total"]) and learner.updates == 1
+    changed = [n for n, p in learner.model.named_parameters() if not torch.equal(p, before[n])]
+    assert len(changed) == len(before)
+    for t0, t1, p in zip(tgt_before, learner.target_critics.parameters(), learner.model.critics.parameters()):
+        assert torch.allclose(t1, 0.9 * t0 + 0.1 * p.detach(), atol=1e-6)
+
+
+# -- the key/value cache ----------------------------------------------------------------------
+
+
+def _tokens(N, T, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return (torch.randn(N, T, 5, generator=g), torch.randint(0, 3, (N, T), generator=g),
+            torch.randn(N, T, generator=g), torch.rand(N, T, 3, generator=g))
+
+
+@pytest.mark.parametrize("encoder", ["transformer", "gru", "ff"])
+def test_cached_acting_equals_full_sequence(encoder):
+    cfg = dataclasses.replace(TINY, traj_encoder=encoder, context=16)
+    model = AmagoModel(DISCRETE, cfg, 16).eval()
+    N, T = 3, 11
+    obs, pa, pr, tm = _tokens(N, T)
+    with torch.no_grad():
+        full = model.encode(obs, pa, pr, tm)  # (N, T, D)
+        state = model.init_state(N, "cpu")
+        steps = []
+        for t in range(T):
+            h, state = model.step(obs[:, t], pa[:, t], pr[:, t], tm[:, t], state)
+            steps.append(h)
+    assert torch.allclose(torch.stack(steps, 1), full, atol=1e-5)
+
+
+def test_cache_reset_per_env_and_sliding_window():
+    cfg = dataclasses.replace(TINY, context=8)
+    model = AmagoModel(DISCRETE, cfg, 16).eval()
+    N, T = 2, 14
+    obs, pa, pr, tm = _tokens(N, T, seed=3)
+    with torch.no_grad():
+        state = model.init_state(N, "cpu")
+        out = []
+        for t in range(T):
+            if t == 5:  # env 1 starts a new trial at t = 5
+                state = model.reset(state, torch.tensor([False, True]))
+            h, state = model.step(obs[:, t], pa[:, t], pr[:, t], tm[:, t], state)
+            out.append(h)
+        out = torch.stack(out, 1)
+
+        def window(i, lo, hi):  # full forward over tokens lo..hi-1 of env i: the last output
+            return model.encode(obs[i:i + 1, lo:hi], pa[i:i + 1, lo:hi], pr[i:i + 1, lo:hi], tm[i:i + 1, lo:hi])[0, -1]
+
+        # env 1 after its reset sees only tokens from t = 5 on
+        assert torch.allclose(out[1, 9], window(1, 5, 10), atol=1e-5)
+        # env 0: cache full at t = 8 -> keeps tokens 4..7, so token 8 sits at position 4
+        assert torch.allclose(out[0, 7], window(0, 0, 8), atol=1e-5)
+        assert torch.allclose(out[0, 8], window(0, 4, 9), atol=1e-5)
+        assert torch.allclose(out[0, 11], window(0, 4, 12), atol=1e-5)
+        # and it fills again at t = 12 -> keeps 8..11
+        assert torch.allclose(out[0, 12], window(0, 8, 13), atol=1e-5)
