@@ -247,3 +247,13 @@ def test_envpool_and_official_give_the_same_spaces_and_layout(metaworld_cache):
     # the hand starts at the same place; the goal variant is drawn differently by each backend
     assert np.allclose(oa[:4], ob[:4], atol=1e-4)
     assert oa.dtype == ob.dtype == np.float32 and np.all(oa[-3:] == 0) and np.all(ob[-3:] == 0)  # goal hidden
+
+
+@needs_envpool
+@pytest.mark.slow
+def test_envpool_agrees_with_official_in_distribution(metaworld_cache, tmp_path):
+    from amago_bench.envs.parity import parity_check
+
+    report = parity_check(ML1, "train", n_trials=24, seed=0, out_dir=tmp_path)
+    assert report.passed, report.to_markdown()
+    assert all(t.spaces_equal and t.first_obs_ok is None for t in report.tasks)  # goals differ by design
