@@ -233,16 +233,21 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
             df["split_"] = split
             frames.append(df)
     episodes = pd.concat(frames, ignore_index=True)
-    tasks = {}
+    tasks: dict[str, list] = {}
+    successes: dict[str, list] = {}
     for split in ("train", "test"):
         ts = trial_scores(episodes[episodes["split_"] == split], spec)
         for task, g in ts.groupby("task"):
             tasks.setdefault(task, []).append(g["score"].to_numpy())
+            successes.setdefault(task, []).append(g["success"].to_numpy(float))
     out = {}
     for task, parts in tasks.items():
         s = np.concatenate(parts)
         out[task] = {"mean": float(s.mean()), "std": float(s.std(ddof=1)) if len(s) > 1 else 0.0,
                      "stderr": float(s.std(ddof=1) / np.sqrt(len(s))) if len(s) > 1 else 0.0, "trials": int(len(s))}
+        succ = np.concatenate(successes[task])
+        if np.isfinite(succ).any():
+            out[task]["success_rate"] = float(np.nanmean(succ))
     versions = _versions(spec.packages)
     doc = {
         "suite": spec.name,
@@ -264,8 +269,9 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     tmp = path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(doc, indent=1) + "\n")
     tmp.replace(path)
-    print(f"wrote {path}: {len(out)} tasks, "
-          f"{args.trials_per_task * len(args.seeds) * 2} trials per task (both splits)")
+    counts = sorted({row["trials"] for row in out.values()})
+    print(f"wrote {path}: {len(out)} tasks, {' or '.join(map(str, counts))} random trials per task "
+          f"(every split the task is in, seeds {list(args.seeds)})")
     return 0
 
 
