@@ -1,0 +1,112 @@
+"""The training loop: smoke runs, resume, SIGKILL safety, and the trained agent in evaluation.
+Learning tests (small budget) are marked slow."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("torch")
+
+from amago_bench.evaluate import evaluate  # noqa: E402
+from amago_bench.policy import load_agent  # noqa: E402
+from amago_bench.suite import get_suite  # noqa: E402
+from amago_bench.train import train  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_smoke_train_resume_and_evaluate(tmp_path):
+    db = tmp_path / "r.db"
+    res = train("scale-probe", "amago2", "smoke", seed=0, runs_root=tmp_path / "runs", db=str(db), log=None, threads=1)
+    assert res.epochs == 2 and res.updates == 6 and res.env_steps == 64
+    assert res.checkpoint.is_file() and (res.run_dir / "replay").is_dir()
+    assert len(list((res.run_dir / "replay").glob("*.npz"))) == 8  # 64 steps / 8 steps per trial
+    assert len(res.eval_scores) == 1 and set(res.eval_scores[0]["tasks"]) == set(get_suite("scale-probe").task_names())
+    # the results store got one evaluation round with env steps
+    from amago_bench.store import ResultsStore
+
+    with ResultsStore(db) as store:
+        eps = store.episodes(run_ids=[res.run_id])
+    assert len(eps) == 4 * 2  # 4 tasks x 1 trial x 2 episodes
+    # re-running the same command resumes: nothing left to do, counters unchanged
+    again = train("scale-probe", "amago2", "smoke", seed=0, runs_root=tmp_path / "runs", db=str(db), log=None, threads=1)
+    assert (again.epochs, again.updates, again.env_steps) == (2, 6, 64)
+    # more epochs continue from the checkpoint
+    more = train("scale-probe", "amago2", "smoke", seed=0, runs_root=tmp_path / "runs", db=str(db), log=None, epochs=3, threads=1)
+    assert (more.epochs, more.updates, more.env_steps) == (3, 9, 96)
+    # the checkpoint is an agent for the evaluation protocol
+    agent = load_agent("amago2", checkpoint=str(more.checkpoint))
+    recs = evaluate(agent, get_suite("scale-probe"), split="test", trials_per_task=1, seed=1, num_envs=4)
+    assert len(recs) == 8 and all(np.isfinite(r["return"]) for r in recs)
+
+
+def test_config_mismatch_on_resume_is_an_error(tmp_path):
+    from amago_bench.agents.amago2.learner import CheckpointError
+
+    train("scale-probe", "amago2", "smoke", seed=0, runs_root=tmp_path, store=False, log=None, threads=1, epochs=1)
+    # a different agent config in the same run directory
+    cfg = tmp_path / "amago2.toml"
+    cfg.write_text('name = "amago2"\nextends = "amago2"\n[budgets.smoke.model]\nd_model = 16\n')
+    with pytest.raises(CheckpointError, match="model.d_model"):
+        train("scale-probe", str(cfg), "smoke", seed=0, runs_root=tmp_path, store=False, log=None, threads=1, epochs=1)
+
+
+def test_sigkill_leaves_a_resumable_run(tmp_path):
+    cmd = [sys.executable, "-m", "amago_bench.cli", "train", "--suite", "scale-probe", "--budget", "smoke",
+           "--epochs", "40", "--runs", str(tmp_path), "--no-store", "--threads", "1"]
+    ck = tmp_path / "scale-probe" / "amago2-smoke-seed0" / "checkpoint.pt"
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.time() + 120
+        while not ck.exists() and time.time() < deadline and proc.poll() is None:
+            time.sleep(0.05)
+        time.sleep(0.3)
+        assert proc.poll() is None, "training ended before it could be killed"
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGKILL)
+    from amago_bench.agents.amago2.learner import read_checkpoint
+
+    epoch_killed = read_checkpoint(ck)["extra"]["counters"]["epoch"]  # loadable whatever the moment of the kill
+    assert 1 <= epoch_killed < 40
+    out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert f"resuming" in out.stdout and f"from epoch {epoch_killed}" in out.stdout
+    assert read_checkpoint(ck)["extra"]["counters"]["epoch"] == 40
+
+
+def test_unknown_agent_config_and_budget_are_clear_errors(tmp_path):
+    from amago_bench.errors import UserError
+
+    with pytest.raises(UserError, match="unknown agent config 'amago3'"):
+        train("scale-probe", "amago3", "smoke", runs_root=tmp_path, store=False, log=None)
+    with pytest.raises(UserError, match="unknown budget"):
+        train("scale-probe", "amago2", "huge", runs_root=tmp_path, store=False, log=None)
+
+
+# -- learning tests (small budget) ----------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_learns_scale_probe_at_every_scale(tmp_path):
+    res = train("scale-probe", "amago2", "small", seed=0, runs_root=tmp_path, store=False, log=None, threads=1)
+    last = res.eval_scores[-1]
+    assert last["normalised"] >= 0.5, last
+    assert min(last["tasks"].values()) >= 0.25, last
+
+
+@pytest.mark.slow
+def test_learns_popgym_repeat_previous(tmp_path):
+    pytest.importorskip("popgym")
+    res = train("popgym-repeat-smoke", "amago2", "small", seed=0, runs_root=tmp_path, store=False, log=None, threads=1)
+    assert res.eval_scores[-1]["normalised"] >= 0.3, res.eval_scores
