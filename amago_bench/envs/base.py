@@ -9,8 +9,7 @@ spaces. The trial logic (k episodes, task sampling, seeds, records) lives in
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 import gymnasium as gym
 import numpy as np
@@ -19,9 +18,12 @@ from amago_bench.errors import UserError
 from amago_bench.suite import SuiteError, SuiteSpec, TaskSpec
 
 
-@dataclass(frozen=True)
-class StepContext:
-    """What the trial knows that a family may show in the observation."""
+class StepContext(NamedTuple):
+    """What the trial knows that a family may show in the observation.
+
+    (A NamedTuple rather than a frozen dataclass: it is built on every env step, and a
+    NamedTuple is immutable too but several times cheaper to create.)
+    """
 
     episode_index: int
     """0-based index of the current episode inside the trial."""

@@ -86,14 +86,20 @@ class PopgymTaskEnv:
         if width > TASK_DIMS:
             raise ValueError(f"POPGym task {task.name!r} needs {width} observation dims > {TASK_DIMS}")
         self.n_valid = min(native_action_count(self.native_act_space), self.action_space.n)
+        self._discrete = isinstance(self.native_obs_space, spaces.Discrete)
+        self._start = int(self.native_obs_space.start) if self._discrete else 0
+        self._discrete_act = isinstance(self.native_act_space, spaces.Discrete)
         dims = self.observation_space.shape[0]
         if dims != TASK_DIMS + EXTRA_DIMS:
             raise ValueError(f"{suite.path}: popgym observation must have {TASK_DIMS + EXTRA_DIMS} dims, got {dims}")
 
     def _encode(self, native_obs: Any, ctx: StepContext) -> np.ndarray:
         out = np.zeros(TASK_DIMS + EXTRA_DIMS, np.float32)
-        flat = flatten_obs(self.native_obs_space, native_obs)
-        out[: flat.shape[0]] = flat
+        if self._discrete:  # the common case, written in place (this runs on every step)
+            out[int(native_obs) - self._start] = 1.0
+        else:
+            flat = flatten_obs(self.native_obs_space, native_obs)
+            out[: flat.shape[0]] = flat
         out[TASK_DIMS] = ctx.step_in_episode / 1000.0
         out[TASK_DIMS + 1] = ctx.episode_index
         out[TASK_DIMS + 2] = float(ctx.last_action_valid)
@@ -112,7 +118,8 @@ class PopgymTaskEnv:
         valid = 0 <= a < self.n_valid
         if not valid:
             a = int(rng.integers(self.n_valid))
-        obs, reward, terminated, truncated, info = self.env.step(decode_action(self.native_act_space, a))
+        native = a + int(self.native_act_space.start) if self._discrete_act else decode_action(self.native_act_space, a)
+        obs, reward, terminated, truncated, info = self.env.step(native)
         ctx = ctx_fn(float(reward), valid)
         return self._encode(obs, ctx), float(reward), bool(terminated), bool(truncated), {"action_valid": valid}
 

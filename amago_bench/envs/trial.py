@@ -63,6 +63,13 @@ class TrialEnv(gym.Env):
         self.observation_space = space_from_spec(suite.observation, f"{suite.path} [spaces] observation")
         self.action_space = space_from_spec(suite.action, f"{suite.path} [spaces] action")
         self._envs: dict[str, TaskEnv] = {}
+        # constants read on every step
+        self._k = suite.trial.episodes
+        self._max_steps = suite.trial.max_episode_steps
+        self._scored = frozenset(suite.trial.scored_episodes)
+        self._zero_unscored = suite.trial.zero_unscored_rewards
+        self._scale = 1.0
+        self._env: TaskEnv | None = None
         self._task: TaskSpec | None = None
         self._idle = True
         self._trial_seed = 0
@@ -132,6 +139,8 @@ class TrialEnv(gym.Env):
         else:
             task = self.tasks[int(self.np_random.integers(len(self.tasks)))]
         self._task = task
+        self._scale = task.reward_scale
+        self._env = self._task_env(task)
         lo, hi = self.suite.seed_range(self.split)
         variant = options.get("variant")
         if variant is None:
@@ -142,35 +151,30 @@ class TrialEnv(gym.Env):
         self._episode = 0
         return self._start_episode()
 
+    def _after_step(self, reward: float, valid: bool) -> StepContext:
+        """Called by the task env once per step, before it builds the next observation."""
+        self._t += 1
+        # the observation may show the (scaled) reward even where it counts as 0
+        return StepContext(self._episode, self._k, self._t, self._max_steps, reward * self._scale, valid)
+
     def step(self, action):
         if self._idle:
             return self._zero_obs(), 0.0, False, False, {"task": "", "idle": True}
         if self._task is None:
             raise RuntimeError("call reset() before step()")
-        trial = self.suite.trial
-        env = self._task_env(self._task)
-        holder: dict[str, Any] = {}
-
-        def ctx_fn(reward: float, valid: bool) -> StepContext:
-            self._t += 1
-            holder["ctx"] = True
-            # the observation may show the (scaled) reward even where it counts as 0
-            return self._ctx(float(reward) * self._task.reward_scale, valid)
-
-        obs, reward, terminated, truncated, info = env.step(action, ctx_fn, self.np_random)
-        if "ctx" not in holder:  # the family did not build a context: count the step here
-            self._t += 1
-        reward = float(reward) * self._task.reward_scale
+        obs, reward, terminated, truncated, info = self._env.step(action, self._after_step, self.np_random)
+        reward = float(reward) * self._scale
         self._ret += reward
         if "success" in info:
             self._has_success = True
             self._success = self._success or bool(info["success"])
-        valid = bool(info.get("action_valid", True))
-        if self._t >= trial.max_episode_steps and not terminated:
+        valid = info.get("action_valid", True)
+        if self._t >= self._max_steps and not terminated:
             truncated = True
-        out_info = self._info(action_valid=valid)
-        scored = self._episode in trial.scored_episodes
-        given_reward = reward if (scored or not trial.zero_unscored_rewards) else 0.0
+        scored = self._episode in self._scored
+        given_reward = reward if (scored or not self._zero_unscored) else 0.0
+        out_info = {"task": self._task.name, "episode_index": self._episode, "step_in_episode": self._t,
+                    "action_valid": valid}
         if not (terminated or truncated):
             return obs, given_reward, False, False, out_info
         # an inner episode ended: record it
@@ -182,7 +186,7 @@ class TrialEnv(gym.Env):
             episode_scored=scored,
             episode_truncated=bool(truncated and not terminated),
         )
-        if self._episode + 1 < trial.episodes:
+        if self._episode + 1 < self._k:
             self._episode += 1
             obs, _ = self._start_episode(last_reward=reward)
             out_info["step_in_episode"] = 0
