@@ -136,11 +136,11 @@ class TrialRunner:
         t_in_ep = np.zeros(n, np.int64)
         total_steps = 0
         step_no = 0
-        while any(j is not None for j in slot):
-            active = np.array([j is not None for j in slot])
+        active = np.array([j is not None for j in slot])
+        while active.any():
             step = Step(obs=obs, prev_action=prev_action, prev_reward=prev_reward, new_trial=new_trial,
                         new_episode=new_episode, episode_index=ep_index.copy(), step_in_episode=t_in_ep.copy(),
-                        active=active)
+                        active=active.copy())
             raw = self.agent.act(step)
             try:
                 actions = check_actions(raw, self.envs.single_action_space, n,
@@ -152,8 +152,7 @@ class TrialRunner:
                         f"{exc} [task {slot[i].task!r}, trial {slot[i].trial}, episode {int(ep_index[i])}, "
                         f"step {int(t_in_ep[i])}]", i) from None
                 raise
-            obs, reward, terminated, truncated, info = self.envs.step(actions)
-            obs = _copy(obs)
+            obs, reward, terminated, truncated, info = self.envs.step(actions)  # obs: a fresh copy (copy=True)
             step_no += 1
             total_steps += int(active.sum())
             prev_action = actions.copy()
@@ -161,7 +160,11 @@ class TrialRunner:
             new_trial = np.zeros(n, dtype=bool)
             new_episode = np.zeros(n, dtype=bool)
             t_in_ep += 1
-            done_ep = info.get("episode_done", np.zeros(n, bool)) & info.get("_episode_done", np.zeros(n, bool))
+            if "episode_done" not in info:  # the common step: no episode ended anywhere
+                if on_step is not None:
+                    on_step(int(active.sum()))
+                continue
+            done_ep = info["episode_done"] & info["_episode_done"]
             for i in np.flatnonzero(active & done_ep):
                 job = slot[i]
                 episodes[i].append({
@@ -185,6 +188,7 @@ class TrialRunner:
                 on_trial(job, episodes[i])
                 episodes[i] = []
                 slot[i] = queue.pop() if queue else None
+                active[i] = slot[i] is not None
                 _assign(obs, i, self._reset_slot(i, slot[i]))
                 new_trial[i] = True
                 new_episode[i] = True

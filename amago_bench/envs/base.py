@@ -87,12 +87,21 @@ def family_module(suite: SuiteSpec):
     return importlib.import_module(f"amago_bench.envs.{suite.family}")
 
 
+def check_backend(suite: SuiteSpec, backend: str) -> None:
+    """Fail with the valid backends (and the suite's note on why one is missing)."""
+    if backend in suite.backends:
+        return
+    note = dict(suite.options.get("backend_notes", {})).get(backend)
+    raise SuiteError(
+        f"backend {backend!r} does not cover suite {suite.name!r}"
+        + (f" ({note})" if note else "")
+        + f"; valid: {', '.join(suite.backends)}"
+    )
+
+
 def make_task_env(suite: SuiteSpec, task: TaskSpec, backend: str | None = None) -> TaskEnv:
     backend = backend or suite.default_backend
-    if backend not in suite.backends:
-        raise SuiteError(
-            f"backend {backend!r} does not cover suite {suite.name!r}; valid: {', '.join(suite.backends)}"
-        )
+    check_backend(suite, backend)
     for pkg in suite.packages:
         if backend == "official" or pkg == "envpool":
             require(pkg, suite.extra, suite.name)

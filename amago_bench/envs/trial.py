@@ -10,10 +10,13 @@ split's seed range. ``options={"variant": v}`` fixes the variant seed instead.
 ``options={"idle": True}`` parks the env: it steps nothing and returns zero observations
 (the evaluator uses it once a vector slot has no work left).
 
-Per-step ``info`` keys (flat, so Gymnasium vector envs can stack them):
-``task``, ``episode_index``, ``step_in_episode``, ``action_valid``, and, on the step that ends an
-inner episode, ``episode_done=True`` with ``episode_return``, ``episode_length``,
-``episode_success`` (NaN when the task has no success signal), ``episode_scored``.
+``info`` keys (flat, so Gymnasium vector envs can stack them). ``reset`` gives ``task`` and
+``episode_index``. An ordinary step gives an empty dict (vector envs stack every key of every
+step, so the hot path carries nothing), or ``action_valid=False`` when the action was outside
+the task's own range and was replaced. The step that ends an inner episode gives ``task``,
+``episode_index``, ``episode_done=True``, ``episode_return``, ``episode_length``,
+``episode_success`` (NaN when the task has no success signal), ``episode_scored`` and
+``episode_truncated``.
 ``episode_return`` is the native return times the task's reward scale, before any
 zeroing of unscored rewards.
 """
@@ -25,7 +28,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from amago_bench.envs.base import StepContext, TaskEnv, make_task_env
+from amago_bench.envs.base import StepContext, TaskEnv, check_backend, make_task_env
 from amago_bench.envs.spaces import space_from_spec, zeros_like_space
 from amago_bench.suite import Split, SuiteError, SuiteSpec, TaskSpec
 
@@ -47,10 +50,7 @@ class TrialEnv(gym.Env):
         self.suite = suite
         self.split: Split = split
         self.backend = backend or suite.default_backend
-        if self.backend not in suite.backends:
-            raise SuiteError(
-                f"backend {self.backend!r} does not cover suite {suite.name!r}; valid: {', '.join(suite.backends)}"
-            )
+        check_backend(suite, self.backend)
         self.tasks: tuple[TaskSpec, ...] = suite.tasks_for(split)
         if task is not None:
             spec = suite.task(task)
@@ -104,15 +104,7 @@ class TrialEnv(gym.Env):
         self._t, self._ret, self._success, self._has_success = 0, 0.0, False, False
         env = self._task_env(self._task)
         obs, info = env.reset_episode(self._trial_seed, self._episode, self._ctx(last_reward, True), self.np_random)
-        return obs, self._info(action_valid=True)
-
-    def _info(self, action_valid: bool) -> dict:
-        return {
-            "task": self._task.name if self._task else "",
-            "episode_index": self._episode,
-            "step_in_episode": self._t,
-            "action_valid": action_valid,
-        }
+        return obs, {"task": self._task.name, "episode_index": self._episode}
 
     def _zero_obs(self) -> Any:
         obs = zeros_like_space(self.observation_space, 1)
@@ -173,12 +165,13 @@ class TrialEnv(gym.Env):
             truncated = True
         scored = self._episode in self._scored
         given_reward = reward if (scored or not self._zero_unscored) else 0.0
-        out_info = {"task": self._task.name, "episode_index": self._episode, "step_in_episode": self._t,
-                    "action_valid": valid}
+        out_info = {} if valid else {"action_valid": False}
         if not (terminated or truncated):
             return obs, given_reward, False, False, out_info
         # an inner episode ended: record it
         out_info.update(
+            task=self._task.name,
+            episode_index=self._episode,
             episode_done=True,
             episode_return=self._ret,
             episode_length=self._t,
@@ -189,7 +182,6 @@ class TrialEnv(gym.Env):
         if self._episode + 1 < self._k:
             self._episode += 1
             obs, _ = self._start_episode(last_reward=reward)
-            out_info["step_in_episode"] = 0
             out_info["next_episode_index"] = self._episode
             return obs, given_reward, False, False, out_info
         return obs, given_reward, bool(terminated), bool(truncated and not terminated), out_info
