@@ -67,11 +67,12 @@ class AtariOptions:
     resize: Literal["area", "nearest"] = "area"
     """Resize method, see the module docstring."""
     reseed: Literal["trial", "once"] = "trial"
-    """``"trial"``: seed the emulator with each trial's seed, so a trial's randomness (sticky
-    actions) is a pure function of its job; costs a ROM reload in ale-py (~90 ms) or a new
-    pool in EnvPool (~130 ms) per trial. ``"once"``: seed on an env's first trial only; later
-    trials continue its random stream (runs stay deterministic for the same job order and
-    number of envs, but a trial no longer replays on its own)."""
+    """EnvPool backend only (the official backend draws its sticky actions from a per-trial
+    Generator and never needs reseeding). ``"trial"``: a new pool seeded with each trial's
+    seed, so a trial's randomness is a pure function of its job (~130 ms a trial).
+    ``"once"``: seed on an env's first trial only; later trials continue its random stream
+    (runs stay deterministic for the same job order and number of envs, but a trial no
+    longer replays on its own)."""
 
     @property
     def max_agent_steps(self) -> int:
@@ -173,14 +174,15 @@ def _check_layout(suite: SuiteSpec, opts: AtariOptions):
     return obs_space, act_space
 
 
-def _ale_env(suite: SuiteSpec, task: TaskSpec, opts: AtariOptions) -> gym.Env:
+def _ale_env(suite: SuiteSpec, task: TaskSpec, opts: AtariOptions, own_sticky: bool = False) -> gym.Env:
+    """``own_sticky``: frame skip 1 and no sticky actions inside ALE (the caller does both)."""
     ale_py = require("ale_py", suite.extra or "atari", suite.name)
     gym.register_envs(ale_py)
     return gym.make(
         task.env_id,
         obs_type="rgb",
-        frameskip=opts.frame_skip,
-        repeat_action_probability=opts.repeat_action_probability,
+        frameskip=1 if own_sticky else opts.frame_skip,
+        repeat_action_probability=0.0 if own_sticky else opts.repeat_action_probability,
         full_action_space=opts.full_action_space,
         max_num_frames_per_episode=opts.max_num_frames_per_episode,
         disable_env_checker=True,
@@ -189,25 +191,48 @@ def _ale_env(suite: SuiteSpec, task: TaskSpec, opts: AtariOptions) -> gym.Env:
 
 
 class AtariTaskEnv:
-    """One ALE v5 game (official backend) mapped into the (3, 84, 84) / Discrete(18) layout."""
+    """One ALE v5 game (official backend) mapped into the (3, 84, 84) / Discrete(18) layout.
+
+    Frame skip and sticky actions are done here, frame by frame exactly as ALE v5 does them
+    (each emulator frame repeats the previously executed action with probability p), but with
+    a numpy Generator seeded by the trial seed. So a trial's randomness is a pure function of
+    its job without reseeding the emulator, which in ale-py reloads the ROM (~90 ms a trial).
+    """
 
     def __init__(self, suite: SuiteSpec, task: TaskSpec) -> None:
         self.opts = AtariOptions.from_suite(suite)
         self.observation_space, self.action_space = _check_layout(suite, self.opts)
-        self.env = _ale_env(suite, task, self.opts)
+        self.env = _ale_env(suite, task, self.opts, own_sticky=True)
+        raw = self.env.unwrapped
+        self.ale = raw.ale
+        self.action_set = list(raw._action_set)
+        self.noop = self.action_set[0]
         self.resize = FrameResizer(NATIVE_SHAPE[:2], (self.opts.height, self.opts.width), self.opts.resize)
-        self._seeded = False
+        self.sticky_rng = np.random.default_rng(0)
+        self.prev = self.noop
 
     def reset_episode(self, trial_seed: int, episode_index: int, ctx: StepContext, rng: np.random.Generator):
-        reseed = episode_index == 0 and (self.opts.reseed == "trial" or not self._seeded)
-        obs, _ = self.env.reset(seed=int(trial_seed) if reseed else None)
-        self._seeded = True
-        return self.resize(obs), {}
+        if episode_index == 0:
+            self.sticky_rng = np.random.default_rng(int(trial_seed))
+        self.ale.reset_game()
+        self.prev = self.noop  # ALE's reset clears the previously executed action too
+        return self.resize(self.ale.getScreenRGB()), {}
 
     def step(self, action: Any, ctx_fn, rng: np.random.Generator):
-        obs, reward, terminated, truncated, _ = self.env.step(int(action))
+        a = self.action_set[int(action)]
+        p = self.opts.repeat_action_probability
+        sticky = self.sticky_rng.random(self.opts.frame_skip) < p if p > 0 else None
+        reward = 0.0
+        prev = self.prev
+        for f in range(self.opts.frame_skip):
+            if sticky is None or not sticky[f]:
+                prev = a
+            reward += self.ale.act(prev)
+        self.prev = prev
         ctx_fn(float(reward), True)
-        return self.resize(obs), float(reward), bool(terminated), bool(truncated), {}
+        terminated = self.ale.game_over(with_truncation=False)
+        truncated = self.ale.game_truncated()
+        return self.resize(self.ale.getScreenRGB()), float(reward), bool(terminated), bool(truncated), {}
 
     def close(self) -> None:
         self.env.close()
