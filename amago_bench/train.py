@@ -271,7 +271,7 @@ def train(
 
     from amago_bench.agents.amago2.agent import Amago2Agent
     from amago_bench.agents.amago2.learner import (Learner, check_compatible, pick_device, read_checkpoint,
-                                                    rng_state, save_checkpoint, set_rng_state, to_batch)
+                                                    rng_state, save_checkpoint, set_rng_state, set_threads, to_batch)
     from amago_bench.agents.amago2.model import shapes_from_spaces
     from amago_bench.agents.amago2.replay import Replay
     from amago_bench.scoring import task_summary
@@ -288,8 +288,7 @@ def train(
     out.mkdir(parents=True, exist_ok=True)
     ckpt_path = out / CHECKPOINT_NAME
     torch.set_flush_denormal(True)  # denormal Adam moments are ~100x slower on CPU
-    if threads:
-        torch.set_num_threads(int(threads))  # on a busy CPU, 1 thread can be far faster than 2
+    set_threads(threads)  # given, else OMP_NUM_THREADS, else min(2, cpu count)
     dev = pick_device(device)
     shapes = shapes_from_spaces(space_from_spec(spec.observation), space_from_spec(spec.action),
                                 spec.trial.max_episode_steps, spec.trial.episodes)

@@ -59,6 +59,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--contexts", type=int, nargs="+", default=[16, 128, 512], help="context lengths to time")
     p.add_argument("--out", default=None, help="write the results as JSON to this file")
     p.add_argument("--quick", action="store_true", help="fewer repetitions (smoke check)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="torch CPU threads (default: $OMP_NUM_THREADS if set, else min(2, CPU count))")
     p.set_defaults(func=cmd_bench_agent)
 
     p = sub.add_parser(

@@ -26,7 +26,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--epochs", type=int, default=None, help="override the budget's number of epochs")
     p.add_argument("--fresh", action="store_true", help="delete the run directory first instead of resuming")
     p.add_argument("--no-store", action="store_true", help="do not write to the results database (metrics.csv only)")
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice; 1 is faster on a busy machine)")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: $OMP_NUM_THREADS if set, else min(2, CPU count); 1 is faster on a busy machine)")
     p.add_argument("--db", default=None, help="results database file (default: results/amago-bench.db)")
     p.set_defaults(func=cmd_train)
 

@@ -20,7 +20,7 @@ import gymnasium as gym
 import torch
 
 from amago_bench.agents.amago2.config import AgentConfig, ModelConfig
-from amago_bench.agents.amago2.learner import Learner, pick_device
+from amago_bench.agents.amago2.learner import Learner, pick_device, set_threads
 from amago_bench.agents.amago2.losses import Batch
 from amago_bench.agents.amago2.model import shapes_from_spaces
 
@@ -142,6 +142,7 @@ def format_table(r: dict[str, Any]) -> str:
 
 
 def main(args: Any) -> int:
+    set_threads(getattr(args, "threads", None))  # given, else OMP_NUM_THREADS, else min(2, cpu count)
     devices = [args.device] if getattr(args, "device", None) not in (None, "", "auto") else ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
     results = []
     for d in devices:

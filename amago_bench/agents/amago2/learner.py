@@ -27,6 +27,17 @@ class CheckpointError(UserError, ValueError):
     """A checkpoint is missing, truncated, or belongs to another suite/model shape."""
 
 
+def set_threads(threads: int | None = None) -> int:
+    """Set torch's CPU threads and return the number used: ``threads`` when given, else
+    ``OMP_NUM_THREADS`` when set, else ``min(2, cpu count)`` (more threads than that rarely
+    help these small models, and on a shared machine they fight for cores)."""
+    if threads is None or threads <= 0:
+        env = os.environ.get("OMP_NUM_THREADS", "").strip()
+        threads = int(env) if env.isdigit() and int(env) > 0 else min(2, os.cpu_count() or 1)
+    torch.set_num_threads(int(threads))
+    return int(threads)
+
+
 def pick_device(device: str | None = None) -> torch.device:
     if device in (None, "", "auto"):
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")

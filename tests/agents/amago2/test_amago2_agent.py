@@ -140,3 +140,19 @@ def test_config_files_and_errors(tmp_path):
         load_config(str(bad))
     with pytest.raises(ConfigError, match="unknown budget"):
         load_config("amago2", budget="tiny")
+
+
+def test_set_threads_respects_argument_then_omp_then_default(monkeypatch):
+    import os
+
+    from amago_bench.agents.amago2.learner import set_threads
+
+    before = torch.get_num_threads()
+    try:
+        monkeypatch.setenv("OMP_NUM_THREADS", "1")
+        assert set_threads(None) == 1 and torch.get_num_threads() == 1
+        assert set_threads(2) == 2 and torch.get_num_threads() == 2  # an explicit value wins
+        monkeypatch.delenv("OMP_NUM_THREADS")
+        assert set_threads(None) == min(2, os.cpu_count() or 1)
+    finally:
+        torch.set_num_threads(before)
