@@ -99,14 +99,20 @@ def test_unknown_agent_config_and_budget_are_clear_errors(tmp_path):
 
 @pytest.mark.slow
 def test_learns_scale_probe_at_every_scale(tmp_path):
-    res = train("scale-probe", "amago2", "small", seed=0, runs_root=tmp_path, store=False, log=None, threads=1)
+    """Small budget (80 epochs, 10,240 env steps, 8,000 updates; ~3 min on 2 cores). Measured at
+    the end of training (32 test trials per task), normalised x0.01 / x1 / x100 / x1e4:
+    seed 0: 0.75 / 0.90 / 0.95 / 1.00 (mean 0.90); seed 1: 0.65 / 0.94 / 0.83 / 0.44 (mean 0.71).
+    A policy that greedily repeats one arm scores <= 0.25 on every scale, so mean >= 0.55 with no
+    scale below 0.3 means the agent searches in episode 1 and exploits in episode 2 at all four
+    scales (random = 0, oracle = 1)."""
+    res = train("scale-probe", "amago2", "small", seed=0, runs_root=tmp_path, store=False, log=None)
     last = res.eval_scores[-1]
-    assert last["normalised"] >= 0.5, last
-    assert min(last["tasks"].values()) >= 0.25, last
+    assert last["normalised"] >= 0.55, last
+    assert min(last["tasks"].values()) >= 0.3, last
 
 
 @pytest.mark.slow
 def test_learns_popgym_repeat_previous(tmp_path):
     pytest.importorskip("popgym")
-    res = train("popgym-repeat-smoke", "amago2", "small", seed=0, runs_root=tmp_path, store=False, log=None, threads=1)
+    res = train("popgym-repeat-smoke", "amago2", "small", seed=0, runs_root=tmp_path, store=False, log=None)
     assert res.eval_scores[-1]["normalised"] >= 0.3, res.eval_scores
