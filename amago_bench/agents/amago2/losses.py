@@ -145,19 +145,18 @@ def amago_loss(
     with torch.no_grad():
         a_next = sample_actions(pi_next.float(), discrete, 1, generator)  # (B, L-1, 1, G[, A])
         pick = torch.randperm(C, generator=generator, device="cpu")[: cfg.target_critics].to(h.device)
-        q_next = value(target_critics(h_next.detach(), a_next, idx=pick)).mean(0)[:, :, 0]  # (B, L-1, G)
+        z_next = target_critics.trunk(h_next.detach(), idx=pick)
+        q_next = target_critics.values(z_next, a_next, value, idx=pick).mean(0)[:, :, 0]  # (B, L-1, G)
         r = (batch.reward[:, :-1].float() * cfg.reward_multiplier)[..., None]
         not_done = 1.0 - batch.done[:, :-1].float()[..., None]
         y = r + gammas * not_done * q_next
         y = torch.where(valid[..., None], y, torch.zeros((), device=y.device))
 
     # -- critic loss ----------------------------------------------------------------------------
-    a_rep = a_t.unsqueeze(2).unsqueeze(3)  # replay action for every gamma: (B, L-1, 1, 1[, A])
-    a_rep = a_rep.expand(*a_t.shape[:2], 1, G, *a_t.shape[2:])
     if cfg.critic == "dep" and bool(valid.any()):  # move the statistics first; output layers are rescaled to match
         popart.update(y[valid], [model.critics, target_critics])
     z = model.critics.trunk(h_t)  # (C, B*(L-1), H)
-    q = model.critics.head(z, a_rep)[:, :, :, 0].float()  # (C, B, L-1, G, O)
+    q = model.critics.head_shared(z, a_t).float()  # the replay action for every gamma: (C, B, L-1, G, O)
     if cfg.critic == "ind":
         target = twohot.encode(y)  # (B, L-1, G, O)
         critic_loss = -(target[None] * q.log_softmax(-1)).sum(-1)  # (C, B, L-1, G)
@@ -171,7 +170,7 @@ def amago_loss(
         with torch.no_grad():
             q_sa = value(q.detach()).mean(0)  # (B, L-1, G) mean over critics
             a_pi = sample_actions(pi_t.detach().float(), discrete, cfg.baseline_samples, generator)  # (B, L-1, K, G)
-            q_pi = value(model.critics.head(z.detach(), a_pi).float()).mean(0).mean(2)  # (B, L-1, G)
+            q_pi = model.critics.values(z.detach(), a_pi, value).mean(0).mean(2)  # (B, L-1, G)
             weight = (q_sa - q_pi > 0).float()
         logp = log_prob(pi_t.float(), a_t, discrete)  # (B, L-1, G)
         actor_loss = _masked_mean(-weight * logp, valid)
@@ -181,7 +180,7 @@ def amago_loss(
             A = model.shapes.action_dim
             with torch.no_grad():
                 every = torch.arange(A, device=h.device).reshape(1, 1, A, 1).expand(*h_t.shape[:2], A, G)
-                q_all = value(model.critics.head(z.detach(), every).float()).mean(0)  # (B, L-1, A, G)
+                q_all = model.critics.values(z.detach(), every, value).mean(0)  # (B, L-1, A, G)
             actor_loss = -(pi_t.float().softmax(-1) * q_all.transpose(-1, -2)).sum(-1)  # (B, L-1, G)
         else:
             a_new = rsample_actions(pi_t.float(), 1)  # (B, L-1, 1, G, A)

@@ -442,6 +442,79 @@ class EnsembleLinear(nn.Module):
         return torch.baddbmm(b, x, w)
 
 
+LEAKY_SLOPE = 0.01  # F.leaky_relu's default, used by every critic hidden layer
+_CHUNK_ELEMS = 1 << 19  # hidden activations per chunk of the critic heads (2 MiB of floats: stays in cache)
+
+
+def _chunk_rows(m: int, per_row: int) -> int:
+    """Rows of a (rows, per_row) workload per chunk so one chunk holds about _CHUNK_ELEMS values."""
+    return max(1, min(m, _CHUNK_ELEMS // max(1, per_row)))
+
+
+class _SharedActionHead(torch.autograd.Function):
+    """The critics' last two layers for actions shared by every gamma (the replay action):
+
+        q[c, m, g] = W_out[c]^T leaky_relu((a_term[c, m] + g_term[c, g]) + z[c, m]) + b_out[c]
+
+    z (C, M, H) = second-layer pre-activation from h; a_term (C, M, H) = the action's rows;
+    g_term (C, G, H) = the horizon rows; weight (C, H, O); bias (C, 1, O) -> q (C, M, G, O).
+    (The sums are taken in the same order as :meth:`CriticEnsemble.head`, so both agree bitwise.)
+
+    Computed in chunks of rows, and the (C, M, G, H) hidden activations are recomputed in the
+    backward pass instead of being stored: the same arithmetic as the plain autograd graph, but
+    each chunk stays in cache (the plain graph wrote and re-read ~90 MB tensors several times).
+    """
+
+    @staticmethod
+    def forward(ctx, z, a_term, g_term, weight, bias):  # type: ignore[override]
+        C, M, H = z.shape
+        G, O = g_term.shape[1], weight.shape[-1]
+        out = z.new_empty(C, M, G, O)
+        step = _chunk_rows(M, C * G * H)
+        for s in range(0, M, step):
+            e = min(M, s + step)
+            u = F.leaky_relu_(_pre(z, a_term, g_term, s, e), LEAKY_SLOPE)  # (C, m, G, H)
+            out[:, s:e] = torch.baddbmm(bias, u.reshape(C, -1, H), weight).reshape(C, e - s, G, O)
+        ctx.save_for_backward(z, a_term, g_term, weight, bias)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad_q):  # type: ignore[override]
+        z, a_term, g_term, weight, bias = ctx.saved_tensors
+        C, M, H = z.shape
+        G, O = g_term.shape[1], weight.shape[-1]
+        grad_q = grad_q.contiguous()
+        need_z, need_a, need_g, need_weight, need_bias = ctx.needs_input_grad
+        need_w = need_z or need_a
+        grad_w = torch.empty_like(z) if need_w else None
+        grad_g = torch.zeros_like(g_term) if need_g else None
+        grad_weight = torch.zeros_like(weight) if need_weight else None
+        grad_bias = grad_q.sum((1, 2)).reshape(C, 1, O) if need_bias else None
+        w_t = weight.transpose(1, 2)
+        step = _chunk_rows(M, C * G * H)
+        for s in range(0, M, step):
+            e = min(M, s + step)
+            pre = _pre(z, a_term, g_term, s, e)  # (C, m, G, H)
+            gq = grad_q[:, s:e].reshape(C, -1, O)
+            if need_weight:
+                u = F.leaky_relu(pre, LEAKY_SLOPE)
+                grad_weight.baddbmm_(u.reshape(C, -1, H).transpose(1, 2), gq)
+            if need_w or need_g:
+                gu = torch.bmm(gq, w_t).reshape(C, e - s, G, H)
+                gpre = torch.ops.aten.leaky_relu_backward(gu, pre, LEAKY_SLOPE, False)
+                if need_w:
+                    torch.sum(gpre, 2, out=grad_w[:, s:e])
+                if need_g:
+                    grad_g += gpre.sum(1)
+        # z and a_term enter the same sum: both get its gradient
+        return (grad_w if need_z else None), (grad_w if need_a else None), grad_g, grad_weight, grad_bias
+
+
+def _pre(z: torch.Tensor, a_term: torch.Tensor, g_term: torch.Tensor, s: int, e: int) -> torch.Tensor:
+    """Rows s:e of the hidden pre-activations (a_term + g_term) + z: (C, e - s, G, H)."""
+    return (a_term[:, s:e, None, :] + g_term[:, None]).add_(z[:, s:e, None, :])
+
+
 class CriticEnsemble(nn.Module):
     """C critics Q_c(h, a, gamma): h enters the first layer; the action (one-hot if discrete) and
     the horizon feature symlog(1 / (1 - gamma)) are concatenated to the input of the second
@@ -449,6 +522,9 @@ class CriticEnsemble(nn.Module):
     per (token, action, gamma)).
 
     forward(h (B, L, D), actions (B, L, K, G) long or (B, L, K, G, A)) -> (C, B, L, K, G, O).
+
+    The loss uses the faster special cases: :meth:`head_shared` (one action for every gamma,
+    with gradients) and :meth:`values` (no gradients, decoded to scalars chunk by chunk).
     """
 
     def __init__(self, d: int, shapes: Shapes, cfg: ModelConfig, outputs: int) -> None:
@@ -493,9 +569,53 @@ class CriticEnsemble(nn.Module):
         else:
             a_term = (actions.reshape(1, -1, self.A).expand(C, -1, -1) @ p["act_in"]).reshape(C, M, K, G, H)
             extra = a_term + g_term.unsqueeze(1)
-        u = F.leaky_relu(extra.add_(z.reshape(C, M, 1, 1, H)))
+        u = F.leaky_relu(extra.add_(z.reshape(C, M, 1, 1, H)), LEAKY_SLOPE)
         q = torch.baddbmm(p["out.bias"], u.reshape(C, -1, H), p["out.weight"])
         return q.reshape(C, B, L, K, G, -1)
+
+    def head_shared(self, z: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        """Outputs for one action per token shared by every gamma (the replay action), with
+        gradients: z (C, B*L, H), actions (B, L) long or (B, L, A) -> (C, B, L, G, O).
+        Equals ``head(z, actions expanded to (B, L, 1, G[, A]))[:, :, :, 0]``."""
+        C, M, H = z.shape
+        B, L = actions.shape[:2]
+        G = self.horizon.shape[0]
+        if self.discrete:
+            a_term = self.act_in[:, actions.reshape(-1)]  # (C, M, H)
+        else:
+            a_term = actions.reshape(1, M, self.A).expand(C, -1, -1) @ self.act_in
+        g_term = self.horizon.reshape(1, G, 1) * self.gamma_in  # (C, G, H)
+        q = _SharedActionHead.apply(z, a_term, g_term, self.out.weight, self.out.bias)
+        return q.reshape(C, B, L, G, -1)
+
+    @torch.no_grad()
+    def values(self, z: torch.Tensor, actions: torch.Tensor, decode, idx: torch.Tensor | None = None) -> torch.Tensor:
+        """Scalar values without gradients, chunk by chunk (the (C, B*L, K, G, H) hidden
+        activations are never built whole): z (C, B*L, H), actions (B, L, K, G) long or
+        (B, L, K, G, A), ``decode`` maps outputs (..., O) to scalars (...) -> (C, B, L, K, G).
+        Equals ``decode(head(z, actions, idx))``."""
+        p = self._params(idx, True)
+        C, M, H = z.shape
+        B, L, K, G = actions.shape[:4]
+        g_term = self.horizon.reshape(1, G, 1) * p["gamma_in"]  # (C, G, H)
+        if self.discrete:
+            table = (p["act_in"][:, :, None] + g_term[:, None]).reshape(C, self.A * G, H)
+            flat = (actions * G + torch.arange(G, device=actions.device)).reshape(M, K * G)
+        else:
+            acts = actions.reshape(M, K * G, self.A)
+        out = torch.empty(C, M, K * G, device=z.device, dtype=torch.float32)
+        step = _chunk_rows(M, C * K * G * H)
+        for s in range(0, M, step):
+            e = min(M, s + step)
+            if self.discrete:
+                u = table[:, flat[s:e].reshape(-1)].reshape(C, e - s, K, G, H)
+            else:
+                a_term = acts[s:e].reshape(1, -1, self.A).expand(C, -1, -1) @ p["act_in"]
+                u = a_term.reshape(C, e - s, K, G, H).add_(g_term[:, None, None])
+            u = F.leaky_relu_(u.add_(z[:, s:e, None, None]), LEAKY_SLOPE)
+            q = torch.baddbmm(p["out.bias"], u.reshape(C, -1, H), p["out.weight"])
+            out[:, s:e] = decode(q).reshape(C, e - s, K * G)
+        return out.reshape(C, B, L, K, G)
 
     def forward(self, h: torch.Tensor, actions: torch.Tensor, idx: torch.Tensor | None = None,
                 frozen: bool = False) -> torch.Tensor:
