@@ -156,19 +156,20 @@ def amago_loss(
     if cfg.critic == "dep" and bool(valid.any()):  # move the statistics first; output layers are rescaled to match
         popart.update(y[valid], [model.critics, target_critics])
     z = model.critics.trunk(h_t)  # (C, B*(L-1), H)
-    q = model.critics.head_shared(z, a_t).float()  # the replay action for every gamma: (C, B, L-1, G, O)
-    if cfg.critic == "ind":
+    if cfg.critic == "ind":  # the replay action for every gamma; the logits are never stored whole
         target = twohot.encode(y)  # (B, L-1, G, O)
-        critic_loss = -(target[None] * q.log_softmax(-1)).sum(-1)  # (C, B, L-1, G)
+        critic_loss, q_values = model.critics.twohot_shared(z, a_t, target, value)  # (C, B, L-1, G) each
     else:
+        q = model.critics.head_shared(z, a_t).float()  # (C, B, L-1, G, 1)
         critic_loss = (q[..., 0] - popart.normalise(y)[None]) ** 2
+        q_values = value(q.detach())  # (C, B, L-1, G)
     critic_loss = _masked_mean(critic_loss.permute(1, 2, 0, 3), valid)
 
     # -- actor loss -----------------------------------------------------------------------------
     logp = None
     if cfg.actor == "ind":
         with torch.no_grad():
-            q_sa = value(q.detach()).mean(0)  # (B, L-1, G) mean over critics
+            q_sa = q_values.mean(0)  # (B, L-1, G) mean over critics
             a_pi = sample_actions(pi_t.detach().float(), discrete, cfg.baseline_samples, generator)  # (B, L-1, K, G)
             q_pi = model.critics.values(z.detach(), a_pi, value).mean(0).mean(2)  # (B, L-1, G)
             weight = (q_sa - q_pi > 0).float()
@@ -194,7 +195,7 @@ def amago_loss(
             "loss/total": float(total),
             "loss/critic": float(critic_loss),
             "loss/actor": float(actor_loss),
-            "value/q_mean": float(_masked_mean(value(q.detach()).mean(0), valid)),
+            "value/q_mean": float(_masked_mean(q_values.mean(0), valid)),
             "value/target_mean": float(_masked_mean(y, valid)),
             "actor/filtered_frac": float(filtered),
             "actor/entropy": float(_masked_mean(_entropy(pi_t.float(), discrete), valid)),

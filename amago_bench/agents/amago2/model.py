@@ -457,8 +457,13 @@ class _SharedActionHead(torch.autograd.Function):
         q[c, m, g] = W_out[c]^T leaky_relu((a_term[c, m] + g_term[c, g]) + z[c, m]) + b_out[c]
 
     z (C, M, H) = second-layer pre-activation from h; a_term (C, M, H) = the action's rows;
-    g_term (C, G, H) = the horizon rows; weight (C, H, O); bias (C, 1, O) -> q (C, M, G, O).
+    g_term (C, G, H) = the horizon rows; weight (C, H, O); bias (C, 1, O).
     (The sums are taken in the same order as :meth:`CriticEnsemble.head`, so both agree bitwise.)
+
+    Without ``target``: returns q (C, M, G, O). With two-hot ``target`` (M, G, O) and ``decode``
+    (logits (..., O) -> values (...)): returns the cross-entropy -target . log_softmax(q) (C, M, G)
+    and, without gradient, decode(q) (C, M, G); q itself is never stored. (decode is the very
+    function the loss applies to the sampled actions, so tied actions give bitwise-equal values.)
 
     Computed in chunks of rows, and the (C, M, G, H) hidden activations are recomputed in the
     backward pass instead of being stored: the same arithmetic as the plain autograd graph, but
@@ -466,36 +471,62 @@ class _SharedActionHead(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, z, a_term, g_term, weight, bias):  # type: ignore[override]
+    def forward(ctx, z, a_term, g_term, weight, bias, target=None, decode=None):  # type: ignore[override]
         C, M, H = z.shape
         G, O = g_term.shape[1], weight.shape[-1]
-        out = z.new_empty(C, M, G, O)
+        twohot = target is not None
+        if twohot:
+            ce, values = z.new_empty(C, M, G), z.new_empty(C, M, G)
+            probs = z.new_empty(C, M, G, O)
+        else:
+            out = z.new_empty(C, M, G, O)
         step = _chunk_rows(M, C * G * H)
         for s in range(0, M, step):
             e = min(M, s + step)
             u = F.leaky_relu_(_pre(z, a_term, g_term, s, e), LEAKY_SLOPE)  # (C, m, G, H)
-            out[:, s:e] = torch.baddbmm(bias, u.reshape(C, -1, H), weight).reshape(C, e - s, G, O)
+            q = torch.baddbmm(bias, u.reshape(C, -1, H), weight).reshape(C, e - s, G, O)
+            if not twohot:
+                out[:, s:e] = q
+                continue
+            ce[:, s:e] = -(target[None, s:e] * q.log_softmax(-1)).sum(-1)
+            probs[:, s:e] = q.softmax(-1)
+            values[:, s:e] = decode(q)
+        ctx.twohot = twohot
+        if twohot:
+            ctx.mark_non_differentiable(values)
+            ctx.save_for_backward(z, a_term, g_term, weight, bias, target, probs)
+            return ce, values
         ctx.save_for_backward(z, a_term, g_term, weight, bias)
         return out
 
     @staticmethod
-    def backward(ctx, grad_q):  # type: ignore[override]
-        z, a_term, g_term, weight, bias = ctx.saved_tensors
+    def backward(ctx, grad_out, grad_values=None):  # type: ignore[override]
+        if ctx.twohot:
+            z, a_term, g_term, weight, bias, target, probs = ctx.saved_tensors
+            target_sum = target.sum(-1, keepdim=True)
+        else:
+            z, a_term, g_term, weight, bias = ctx.saved_tensors
         C, M, H = z.shape
         G, O = g_term.shape[1], weight.shape[-1]
-        grad_q = grad_q.contiguous()
-        need_z, need_a, need_g, need_weight, need_bias = ctx.needs_input_grad
+        grad_out = grad_out.contiguous()
+        need_z, need_a, need_g, need_weight, need_bias = ctx.needs_input_grad[:5]
         need_w = need_z or need_a
         grad_w = torch.empty_like(z) if need_w else None
         grad_g = torch.zeros_like(g_term) if need_g else None
         grad_weight = torch.zeros_like(weight) if need_weight else None
-        grad_bias = grad_q.sum((1, 2)).reshape(C, 1, O) if need_bias else None
+        grad_bias = torch.zeros_like(bias) if need_bias else None
         w_t = weight.transpose(1, 2)
         step = _chunk_rows(M, C * G * H)
         for s in range(0, M, step):
             e = min(M, s + step)
+            if ctx.twohot:  # d(-t . log_softmax q)/dq = softmax(q) * sum(t) - t
+                gq = (probs[:, s:e] * target_sum[None, s:e] - target[None, s:e]).mul_(grad_out[:, s:e, :, None])
+                gq = gq.reshape(C, -1, O)
+            else:
+                gq = grad_out[:, s:e].reshape(C, -1, O)
             pre = _pre(z, a_term, g_term, s, e)  # (C, m, G, H)
-            gq = grad_q[:, s:e].reshape(C, -1, O)
+            if need_bias:
+                grad_bias += gq.sum(1, keepdim=True)
             if need_weight:
                 u = F.leaky_relu(pre, LEAKY_SLOPE)
                 grad_weight.baddbmm_(u.reshape(C, -1, H).transpose(1, 2), gq)
@@ -507,7 +538,7 @@ class _SharedActionHead(torch.autograd.Function):
                 if need_g:
                     grad_g += gpre.sum(1)
         # z and a_term enter the same sum: both get its gradient
-        return (grad_w if need_z else None), (grad_w if need_a else None), grad_g, grad_weight, grad_bias
+        return (grad_w if need_z else None), (grad_w if need_a else None), grad_g, grad_weight, grad_bias, None, None
 
 
 def _pre(z: torch.Tensor, a_term: torch.Tensor, g_term: torch.Tensor, s: int, e: int) -> torch.Tensor:
@@ -573,6 +604,12 @@ class CriticEnsemble(nn.Module):
         q = torch.baddbmm(p["out.bias"], u.reshape(C, -1, H), p["out.weight"])
         return q.reshape(C, B, L, K, G, -1)
 
+    def _action_rows(self, actions: torch.Tensor) -> torch.Tensor:
+        """One action per token, (B, L) long or (B, L, A) -> its second-layer rows (C, B*L, H)."""
+        if self.discrete:
+            return self.act_in[:, actions.reshape(-1)]
+        return actions.reshape(1, -1, self.A).expand(self.act_in.shape[0], -1, -1) @ self.act_in
+
     def head_shared(self, z: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
         """Outputs for one action per token shared by every gamma (the replay action), with
         gradients: z (C, B*L, H), actions (B, L) long or (B, L, A) -> (C, B, L, G, O).
@@ -580,13 +617,26 @@ class CriticEnsemble(nn.Module):
         C, M, H = z.shape
         B, L = actions.shape[:2]
         G = self.horizon.shape[0]
-        if self.discrete:
-            a_term = self.act_in[:, actions.reshape(-1)]  # (C, M, H)
-        else:
-            a_term = actions.reshape(1, M, self.A).expand(C, -1, -1) @ self.act_in
+        a_term = self._action_rows(actions)
         g_term = self.horizon.reshape(1, G, 1) * self.gamma_in  # (C, G, H)
         q = _SharedActionHead.apply(z, a_term, g_term, self.out.weight, self.out.bias)
         return q.reshape(C, B, L, G, -1)
+
+    def twohot_shared(self, z: torch.Tensor, actions: torch.Tensor, target: torch.Tensor,
+                      decode) -> tuple[torch.Tensor, torch.Tensor]:
+        """The Ind. critic's loss at the replay action without storing the logits: z (C, B*L, H),
+        actions (B, L) long or (B, L, A), two-hot ``target`` (B, L, G, O), ``decode`` logits
+        (..., O) -> values (...) -> cross-entropy -target . log_softmax(q) (C, B, L, G) with
+        gradients, and decode(q) (C, B, L, G) without.
+        Equals those functions of ``head_shared(z, actions)``."""
+        C, M, H = z.shape
+        B, L = actions.shape[:2]
+        G = self.horizon.shape[0]
+        a_term = self._action_rows(actions)
+        g_term = self.horizon.reshape(1, G, 1) * self.gamma_in  # (C, G, H)
+        t = target.reshape(M, G, -1).to(z.dtype).contiguous()
+        ce, values = _SharedActionHead.apply(z, a_term, g_term, self.out.weight, self.out.bias, t, decode)
+        return ce.reshape(C, B, L, G), values.reshape(C, B, L, G)
 
     @torch.no_grad()
     def values(self, z: torch.Tensor, actions: torch.Tensor, decode, idx: torch.Tensor | None = None) -> torch.Tensor:
