@@ -95,27 +95,64 @@ def test_unknown_agent_config_and_budget_are_clear_errors(tmp_path):
 
 
 # -- learning tests (small budget) ----------------------------------------------------------------
+# One torch thread: on the shared 2-core machine, with other jobs running, a probe run with 2 torch
+# threads took ~50 s per 100-update epoch against ~1.3 s with 1 thread (OpenMP threads waiting on
+# each other when the cores are oversubscribed).
+
+
+@pytest.fixture(scope="module")
+def probe_amago2(tmp_path_factory):
+    """amago2 on scale-probe at the small budget, seed 0 (shared by the two probe tests)."""
+    return train("scale-probe", "amago2", "small", seed=0, runs_root=tmp_path_factory.mktemp("probe"), store=False,
+                 log=None, threads=1)
 
 
 @pytest.mark.slow
-def test_learns_scale_probe_at_every_scale(tmp_path):
-    """Small budget (80 epochs, 10,240 env steps, 8,000 updates; ~3 min on 2 cores). Measured at
+def test_learns_scale_probe_at_every_scale(probe_amago2):
+    """Small budget (80 epochs, 10,240 env steps, 8,000 updates; ~2-3 min on 1 thread). Measured at
     the end of training (32 test trials per task), normalised x0.01 / x1 / x100 / x1e4:
-    seed 0: 0.75 / 0.90 / 0.95 / 1.00 (mean 0.90); seed 1: 0.65 / 0.94 / 0.83 / 0.44 (mean 0.71).
+    seed 0: 0.75 / 0.90 / 0.95 / 1.00 (mean 0.90); seed 1: 0.65 / 0.94 / 0.83 / 0.44 (mean 0.71);
+    rerun at 1 thread with later model/loss code: seed 0: 0.33 / 0.84 / 0.90 / 0.42 (mean 0.62),
+    seed 1: 1.00 / 1.00 / 1.00 / 0.81 (mean 0.95). The seed-0 rerun passes the bounds narrowly.
     A policy that greedily repeats one arm scores <= 0.25 on every scale, so mean >= 0.55 with no
     scale below 0.3 means the agent searches in episode 1 and exploits in episode 2 at all four
     scales (random = 0, oracle = 1)."""
-    res = train("scale-probe", "amago2", "small", seed=0, runs_root=tmp_path, store=False, log=None)
-    last = res.eval_scores[-1]
+    last = probe_amago2.eval_scores[-1]
     assert last["normalised"] >= 0.55, last
     assert min(last["tasks"].values()) >= 0.3, last
 
 
 @pytest.mark.slow
+def test_scale_resistant_losses_beat_scale_dependent_on_the_probe(probe_amago2, tmp_path):
+    """The paper's central claim on the probe: with returns mixed over six orders of magnitude, the
+    same agent with both losses scale-dependent (dep-dep: PopArt MSE critic, -Q actor) learns
+    nothing at the budget where amago2 (Ind./Ind.) does. Measured at the end of training (small
+    budget, 1 thread), normalised x0.01 / x1 / x100 / x1e4 (mean):
+    amago2  seed 0: 0.33 / 0.84 / 0.90 / 0.42 (0.62); seed 1: 1.00 / 1.00 / 1.00 / 0.81 (0.95)
+    dep-dep seed 0: 0.17 / -0.12 / 0.17 / 0.08 (0.07); seed 1: 0.00 / 0.00 / -0.08 / -0.04 (-0.03)
+    Control: dep-dep trained on bandit-x1 alone at the same budget scores 1.00 (seed 0), so its
+    failure here comes from mixing the scales, not from the loss being unable to learn the task.
+    Smallest per-scale gap over both seeds: 0.16 (x0.01, seed 0); mean gaps 0.55 and 0.98."""
+    dep = train("scale-probe", "dep-dep", "small", seed=0, runs_root=tmp_path, store=False, log=None, threads=1)
+    ind, dd = probe_amago2.eval_scores[-1]["tasks"], dep.eval_scores[-1]["tasks"]
+    assert set(ind) == set(dd)
+    assert np.mean(list(dd.values())) <= 0.2, dd  # dep-dep stays near random (0) on the mixed suite
+    assert np.mean(list(ind.values())) - np.mean(list(dd.values())) >= 0.4, (ind, dd)
+    for task in ind:  # and amago2 is ahead on every scale, the extreme ones included
+        assert ind[task] - dd[task] >= 0.1, (task, ind, dd)
+
+
+@pytest.mark.slow
 @pytest.mark.xfail(strict=False, reason=(
-    "known gap: the small budget does not learn RepeatPreviousEasy yet; measured normalised 0.013 "
-    "(3,840 env steps, 720 updates), -0.025 (5,120 / 3,400) and -0.001 (15,360 / 2,700, 16 envs)"))
+    "known gap: the small budget does not learn RepeatPreviousEasy; see the docstring"))
 def test_learns_popgym_repeat_previous(tmp_path):
+    """Measured normalised (random 0, expert 1): 0.013 (3,840 env steps, 720 updates), -0.025
+    (5,120 / 3,400), -0.001 (15,360 / 2,700, 16 envs), 0.027 (15,360 / 5,700, 1 thread, 3.3 min).
+    Why: with (near-)uniform exploration the expected reward given the history is the same for
+    every history, so the critic only learns the memory through the action x history interaction
+    (a second-order signal). On fixed uniformly random data, with no TD and no actor, the critic
+    regressing the immediate reward stays at the base rate for 2,000 updates (lr 1e-3 and 3e-3),
+    while the same encoder with a linear suit classifier learns the 3-steps-back lookup in ~450."""
     pytest.importorskip("popgym")
-    res = train("popgym-repeat-smoke", "amago2", "small", seed=0, runs_root=tmp_path, store=False, log=None)
+    res = train("popgym-repeat-smoke", "amago2", "small", seed=0, runs_root=tmp_path, store=False, log=None, threads=1)
     assert res.eval_scores[-1]["normalised"] >= 0.3, res.eval_scores
