@@ -143,7 +143,7 @@ def test_scale_resistant_losses_beat_scale_dependent_on_the_probe(probe_amago2, 
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=False, reason=(
+@pytest.mark.xfail(strict=True, reason=(
     "known gap: the small budget does not learn RepeatPreviousEasy; see the docstring"))
 def test_learns_popgym_repeat_previous(tmp_path):
     """Measured normalised (random 0, expert 1): 0.013 (3,840 env steps, 720 updates), -0.025
