@@ -4,8 +4,9 @@
 
 1. measures the random and oracle reference agents on ``scale-probe`` and the random agent
    on ``popgym27``;
-2. trains the AMAGO-2 reference agent (ind/ind) on ``scale-probe`` at the chosen budget and
-   evaluates its checkpoint on the test split;
+2. trains the AMAGO-2 reference agent (ind/ind) and its scale-dependent variant (dep/dep, the
+   paper's comparison) on ``scale-probe`` at the chosen budget and evaluates both checkpoints
+   on the test split (3 evaluation seeds x 100 trials per task);
 3. prints the leaderboard of ``scale-probe`` (IQM of normalised scores with 95% bootstrap CIs);
 4. draws the figures (per-task normalised scores, learning curve) into ``--out``.
 
@@ -39,6 +40,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--budget", choices=("smoke", "small"), default="small", help="training budget for AMAGO-2")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="reports/demo", help="folder for figures and tables")
+    p.add_argument("--no-variants", action="store_true",
+                   help="skip training the scale-dependent dep-dep variant (the paper's comparison)")
     args = p.parse_args(argv)
     db = ["--db", args.db]
     progress = ["--no-progress"] if not sys.stderr.isatty() else []
@@ -59,10 +62,20 @@ def main(argv: list[str] | None = None) -> int:
     ckpt = f"runs/scale-probe/amago2-{args.budget}-seed{args.seed}/checkpoint.pt"
     step("Evaluate the trained AMAGO-2 checkpoint on scale-probe (test split)",
          ["evaluate", "--suite", "scale-probe", "--agent", "amago2", "--checkpoint", ckpt,
-          "--trials-per-task", "100", "--seeds", str(args.seed), *progress, *db])
+          "--trials-per-task", "100", "--seeds", "0", "1", "2", *progress, *db])
+    if not args.no_variants:
+        step(f"Train the scale-dependent variant (Dep. actor / Dep. critic, AMAGO-1 style), budget {args.budget}",
+             ["train", "--suite", "scale-probe", "--agent", "dep-dep", "--budget", args.budget,
+              "--seed", str(args.seed), *db])
+        ckpt = f"runs/scale-probe/dep-dep-{args.budget}-seed{args.seed}/checkpoint.pt"
+        step("Evaluate the dep-dep checkpoint on scale-probe (test split)",
+             ["evaluate", "--suite", "scale-probe", "--agent", "amago2", "--checkpoint", ckpt,
+              "--trials-per-task", "100", "--seeds", "0", "1", "2", *progress, *db])
     step("Leaderboard: scale-probe", ["leaderboard", "--suite", "scale-probe", "--metric", "iqm", *db])
     step("Leaderboard: popgym27", ["leaderboard", "--suite", "popgym27", "--metric", "iqm", *db])
     step("Figures and tables", ["report", "--suite", "scale-probe", "--out", args.out, *db])
+    print("\nNote: each trained agent is one training seed; its leaderboard 'seeds' are evaluation seeds, so its "
+          "interval shows evaluation noise, not training-seed variance. Train more seeds (--seed N) for that.")
     print(f"\nDone. Figures and tables are in {args.out}/; results in {args.db} "
           f"(export with: amago-bench export --db {args.db} --format csv --out episodes.csv)")
     return 0

@@ -148,7 +148,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         for seed in args.seeds:
             agent, config = _agent_and_config(args)
             manifest = RunManifest(
-                kind="evaluate", agent=getattr(agent, "name", args.agent) if not args.checkpoint else args.agent,
+                kind="evaluate", agent=str(getattr(agent, "name", None) or args.agent),  # e.g. "dep-dep" from its checkpoint
                 agent_config=config, suite=spec.name, suite_hash=spec.spec_hash, split=args.split, seed=seed,
                 trials_per_task=args.trials_per_task, num_envs=args.num_envs, backend=backend,
                 tasks=tuple(args.tasks) if args.tasks else None, trial_protocol=trial_protocol(spec),
