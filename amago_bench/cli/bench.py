@@ -205,14 +205,18 @@ def _timed(fn: Callable[[Callable[[int], bool]], None], seconds: float) -> tuple
 
 
 def _run_raw(suite, task, n_envs: int, seconds: float, seed: int) -> tuple[int, float]:
+    return _plain_loop([_make_raw(suite, task) for _ in range(n_envs)], seconds, seed)
+
+
+def _plain_loop(envs: list, seconds: float, seed: int) -> tuple[int, float]:
+    """Step ``envs`` one after the other with uniform random actions for ``seconds``; closes them."""
     import numpy as np
 
-    envs = [_make_raw(suite, task) for _ in range(n_envs)]
-    rng = np.random.default_rng(seed)
+    n_envs = len(envs)
     try:
         for i, e in enumerate(envs):
             e.reset(seed=seed + i)
-        draw = _sampler(envs[0].action_space, rng, n_envs)
+        draw = _sampler(envs[0].action_space, np.random.default_rng(seed), n_envs)
 
         def loop(tick):
             while True:
@@ -230,30 +234,9 @@ def _run_raw(suite, task, n_envs: int, seconds: float, seed: int) -> tuple[int, 
 
 
 def _run_harness(suite, task, n_envs: int, seconds: float, seed: int, backend: str) -> tuple[int, float]:
-    import numpy as np
-
     from amago_bench.envs.trial import TrialEnv
 
-    envs = [TrialEnv(suite, "train", task=task.name, backend=backend) for _ in range(n_envs)]
-    rng = np.random.default_rng(seed)
-    draw = _sampler(envs[0].action_space, rng, n_envs)
-    try:
-        for i, e in enumerate(envs):
-            e.reset(seed=seed + i)
-
-        def loop(tick):
-            while True:
-                for e, a in zip(envs, draw()):
-                    _, _, te, tr, _ = e.step(a)
-                    if te or tr:
-                        e.reset()
-                if not tick(n_envs):
-                    return
-
-        return _timed(loop, seconds)
-    finally:
-        for e in envs:
-            e.close()
+    return _plain_loop([TrialEnv(suite, "train", task=task.name, backend=backend) for _ in range(n_envs)], seconds, seed)
 
 
 def _run_evaluate(suite, task, n_envs: int, seconds: float, seed: int) -> tuple[int, float]:
