@@ -56,19 +56,15 @@ def main(argv: list[str] | None = None) -> int:
     step("Random agent on popgym27 (test split)",
          ["evaluate", "--suite", "popgym27", "--agent", "random", "--trials-per-task", "10",
           "--seeds", "0", "1", "2", *progress, *db])
-    step(f"Train AMAGO-2 (ind/ind) on scale-probe, budget {args.budget}",
-         ["train", "--suite", "scale-probe", "--agent", "amago2", "--budget", args.budget,
-          "--seed", str(args.seed), *db])
-    ckpt = f"runs/scale-probe/amago2-{args.budget}-seed{args.seed}/checkpoint.pt"
-    step("Evaluate the trained AMAGO-2 checkpoint on scale-probe (test split)",
-         ["evaluate", "--suite", "scale-probe", "--agent", "amago2", "--checkpoint", ckpt,
-          "--trials-per-task", "100", "--seeds", "0", "1", "2", *progress, *db])
+    trained = [("amago2", "AMAGO-2 (Ind. actor / Ind. critic)")]
     if not args.no_variants:
-        step(f"Train the scale-dependent variant (Dep. actor / Dep. critic, AMAGO-1 style), budget {args.budget}",
-             ["train", "--suite", "scale-probe", "--agent", "dep-dep", "--budget", args.budget,
+        trained.append(("dep-dep", "the scale-dependent variant (Dep. actor / Dep. critic, AMAGO-1 style)"))
+    for agent, title in trained:
+        step(f"Train {title} on scale-probe, budget {args.budget}",
+             ["train", "--suite", "scale-probe", "--agent", agent, "--budget", args.budget,
               "--seed", str(args.seed), *db])
-        ckpt = f"runs/scale-probe/dep-dep-{args.budget}-seed{args.seed}/checkpoint.pt"
-        step("Evaluate the dep-dep checkpoint on scale-probe (test split)",
+        ckpt = f"runs/scale-probe/{agent}-{args.budget}-seed{args.seed}/checkpoint.pt"
+        step(f"Evaluate the trained {agent} checkpoint on scale-probe (test split)",
              ["evaluate", "--suite", "scale-probe", "--agent", "amago2", "--checkpoint", ckpt,
               "--trials-per-task", "100", "--seeds", "0", "1", "2", *progress, *db])
     step("Leaderboard: scale-probe", ["leaderboard", "--suite", "scale-probe", "--metric", "iqm", *db])

@@ -8,11 +8,8 @@ import math
 import sys
 from pathlib import Path
 
+from amago_bench.cli.common import add_db
 from amago_bench.errors import UserError
-
-
-def _add_db(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--db", default=None, help="results database file (default: results/amago-bench.db)")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -38,7 +35,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--backend", default=None, help="env backend (default: the suite's default)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
-    _add_db(p)
+    add_db(p)
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser(

@@ -8,6 +8,7 @@ import json
 import warnings
 from pathlib import Path
 
+from amago_bench.cli.common import add_db
 from amago_bench.errors import UserError
 
 
@@ -24,7 +25,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--metric", choices=("iqm", "mean", "median", "optimality-gap"), default="iqm")
     p.add_argument("--reps", type=int, default=2000, help="bootstrap replicates")
     p.add_argument("--ci-seed", type=int, default=0, help="seed of the bootstrap Generator")
-    p.add_argument("--db", default=None, help="results database file (default: results/amago-bench.db)")
+    add_db(p)
     p.set_defaults(func=cmd_report)
 
 

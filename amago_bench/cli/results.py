@@ -14,6 +14,7 @@ import sys
 import warnings
 from typing import Any, Iterator
 
+from amago_bench.cli.common import add_db
 from amago_bench.errors import UserError
 
 METRIC_CHOICES = ("iqm", "mean", "median", "optimality-gap")
@@ -21,11 +22,6 @@ METRIC_LABELS = {"iqm": "IQM", "mean": "mean", "median": "median", "optimality-g
 SCORE_CHOICES = ("normalised", "success", "score")
 SCORE_LABELS = {"normalised": "normalised trial score", "success": "trial success rate",
                 "score": "raw trial score (not normalised)"}
-
-
-def _add_db(p: argparse.ArgumentParser, default: Any = None) -> None:
-    p.add_argument("--db", default=default, metavar="PATH",
-                   help="results database file (default: results/amago-bench.db)")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -51,18 +47,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--include-stale", action="store_true",
                    help="also show runs recorded under another version of the suite spec (as separate groups)")
     p.add_argument("--format", choices=("table", "md", "csv", "json"), default="table", dest="fmt")
-    _add_db(p)
+    add_db(p)
     p.set_defaults(func=cmd_leaderboard)
 
     p = sub.add_parser("runs", help="list runs, show a run's manifest, delete runs",
                        description="`runs` or `runs list`: list runs; `runs show RUN_ID`: the full manifest and "
                        "provenance; `runs delete RUN_ID... --yes`: delete runs and their episodes.")
-    _add_db(p)
+    add_db(p)
     p.add_argument("--suite", default=None, help="only runs of this suite")
     p.set_defaults(func=cmd_runs, runs_cmd="list", agent=None, status=None, fmt="table")
     rsub = p.add_subparsers(dest="runs_cmd", metavar="{list,show,delete}")
     q = rsub.add_parser("list", help="list runs")
-    _add_db(q, argparse.SUPPRESS)
+    add_db(q, argparse.SUPPRESS)
     q.add_argument("--suite", default=argparse.SUPPRESS, help="only runs of this suite")
     q.add_argument("--agent", default=None, help="only runs of this agent")
     q.add_argument("--status", default=None,
@@ -71,11 +67,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--format", choices=("table", "csv", "json"), default="table", dest="fmt")
     q = rsub.add_parser("show", help="show one run's manifest, provenance and sessions")
     q.add_argument("run_id")
-    _add_db(q, argparse.SUPPRESS)
+    add_db(q, argparse.SUPPRESS)
     q = rsub.add_parser("delete", help="delete runs with their trials and episodes")
     q.add_argument("run_ids", nargs="+", metavar="RUN_ID")
     q.add_argument("--yes", action="store_true", help="really delete (without it, only say what would go)")
-    _add_db(q, argparse.SUPPRESS)
+    add_db(q, argparse.SUPPRESS)
 
     p = sub.add_parser("export", help="export episodes (one row each, with run columns) as parquet or csv",
                        description="Write one row per episode with its run's agent, suite, split, seed and the full "
@@ -87,14 +83,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--agent", default=None)
     p.add_argument("--split", choices=("train", "test"), default=None)
     p.add_argument("--run", nargs="+", default=None, dest="run_ids", metavar="RUN_ID", help="only these runs")
-    _add_db(p)
+    add_db(p)
     p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("import", help="merge an exported parquet/csv file into the database (all or nothing)")
     p.add_argument("path", metavar="PATH")
     p.add_argument("--format", choices=("parquet", "csv"), default=None, dest="fmt",
                    help="file format (default: from the suffix)")
-    _add_db(p)
+    add_db(p)
     p.set_defaults(func=cmd_import)
 
 

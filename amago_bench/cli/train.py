@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import argparse
 
+from amago_bench.cli.common import add_db
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -27,7 +29,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--fresh", action="store_true", help="delete the run directory first instead of resuming")
     p.add_argument("--no-store", action="store_true", help="do not write to the results database (metrics.csv only)")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: $OMP_NUM_THREADS if set, else min(2, CPU count); 1 is faster on a busy machine)")
-    p.add_argument("--db", default=None, help="results database file (default: results/amago-bench.db)")
+    add_db(p)
     p.set_defaults(func=cmd_train)
 
 
