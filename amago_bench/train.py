@@ -36,6 +36,8 @@ from amago_bench.evaluate import Job, evaluate, make_vector_env
 from amago_bench.policy import EnvSpec, Step
 from amago_bench.suite import SuiteSpec, get_suite
 
+PRECISIONS = ("auto", "bf16", "fp32")
+
 CHECKPOINT_NAME = "checkpoint.pt"
 
 
@@ -265,6 +267,7 @@ def train(
     log: Callable[[str], None] | None = print,
     store: bool = True,
     threads: int | None = None,
+    precision: str | None = None,
 ) -> TrainResult:
     """Train (or resume) ``agent`` on ``suite`` at ``budget``; see the module docstring."""
     import torch
@@ -281,6 +284,10 @@ def train(
     cfg = load_config(agent, spec.name, spec.family, budget)
     if epochs is not None:
         cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, epochs=int(epochs)))
+    if precision is not None:
+        if precision not in PRECISIONS:
+            raise UserError(f"unknown precision {precision!r}; valid: {', '.join(PRECISIONS)}")
+        cfg = dataclasses.replace(cfg, optim=dataclasses.replace(cfg.optim, precision=precision))
     tc = cfg.train
     out = run_dir(runs_root, spec.name, cfg.name, budget, seed)
     if fresh and out.exists():

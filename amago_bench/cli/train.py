@@ -29,6 +29,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--fresh", action="store_true", help="delete the run directory first instead of resuming")
     p.add_argument("--no-store", action="store_true", help="do not write to the results database (metrics.csv only)")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: $OMP_NUM_THREADS if set, else min(2, CPU count); 1 is faster on a busy machine)")
+    p.add_argument("--precision", choices=("auto", "bf16", "fp32"), default=None,
+                   help="update arithmetic (default: the config's, auto = bf16 on CUDA, fp32 on CPU); "
+                        "bf16 is ~1.6x faster on CPUs with AVX512-BF16 or AMX")
     add_db(p)
     p.set_defaults(func=cmd_train)
 
@@ -38,7 +41,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     res = train(args.suite, agent=args.agent, budget=args.budget, seed=args.seed, runs_root=args.runs,
                 device=args.device, fresh=args.fresh, db=args.db, epochs=args.epochs, store=not args.no_store,
-                threads=args.threads)
+                threads=args.threads, precision=args.precision)
     last = res.eval_scores[-1] if res.eval_scores else None
     print(f"done: {res.epochs} epochs, {res.env_steps} env steps, {res.updates} updates in {res.seconds:.1f} s")
     if last:

@@ -4,7 +4,8 @@ update throughput, at the POPGym paper model (d_model 256, d_ff 1024, 3 layers, 
 
 Acting: 8 parallel envs; the cache holds ``c`` tokens, then one more step is timed (cache),
 against one full forward pass over the ``c + 1`` tokens (recompute). Update: one gradient
-step (loss, backward, AdamW, Polyak) on a batch of 24 sequences x 128 tokens.
+step (loss, backward, AdamW, Polyak) on a batch of 24 sequences x 128 tokens, in fp32 and with
+bf16 autocast (the `optim.precision` setting; the device's default is reported first).
 """
 
 from __future__ import annotations
@@ -93,7 +94,13 @@ def run(device: str = "cpu", contexts: list[int] | None = None, quick: bool = Fa
     batch = Batch(obs=obs, prev_action=pa, prev_reward=pr, time=tm, action=torch.randint(0, 26, (BATCH, SEQ), generator=g).to(dev),
                   reward=torch.randn(BATCH, SEQ, generator=g).to(dev), done=torch.zeros(BATCH, SEQ, device=dev),
                   valid=torch.ones(BATCH, SEQ, dtype=torch.bool, device=dev))
-    update_s = _time(lambda: learner.update(batch), 3 if quick else 10, dev)
+    # the update in both arithmetics (config `optim.precision`); "update_s" is the device's default
+    update_by_precision = {}
+    for precision in ("fp32", "bf16"):
+        learner.amp = precision == "bf16"
+        update_by_precision[precision] = _time(lambda: learner.update(batch), 3 if quick else 10, dev)
+    default_precision = "bf16" if amp else "fp32"
+    update_s = update_by_precision[default_precision]
     by_c = {a["context"]: a for a in acting}
     lo, hi = min(contexts), max(contexts)
     return {
@@ -110,6 +117,8 @@ def run(device: str = "cpu", contexts: list[int] | None = None, quick: bool = Fa
         "cache_ratio": by_c[hi]["cache_ms"] / by_c[lo]["cache_ms"],
         "cache_ratio_contexts": [lo, hi],
         "update_s": update_s,
+        "update_precision": default_precision,
+        "update_s_by_precision": update_by_precision,
         "sequences_per_s": BATCH / update_s,
         "targets": TARGETS,
         "reference_amago": REFERENCE,
@@ -132,9 +141,13 @@ def format_table(r: dict[str, Any]) -> str:
     lines += [
         f"cache cost {hi} vs {lo}: {r['cache_ratio']:.2f}x (target <= {r['targets']['flat_ratio_512_vs_16']}x)",
         "",
-        f"update on {c['batch'][0]} x {c['batch'][1]}: {r['update_s']:.3f} s ({r['sequences_per_s']:.1f} sequences/s); "
-        f"target <= {r['targets']['update_s']} s, reference AMAGO {r['reference_amago']['update_s']} s",
+        f"update on {c['batch'][0]} x {c['batch'][1]} ({r['update_precision']}, the default here): {r['update_s']:.3f} s "
+        f"({r['sequences_per_s']:.1f} sequences/s); target <= {r['targets']['update_s']} s, "
+        f"reference AMAGO {r['reference_amago']['update_s']} s (fp32)",
     ]
+    for prec, s in r.get("update_s_by_precision", {}).items():
+        if prec != r["update_precision"]:
+            lines.append(f"update with --precision {prec}: {s:.3f} s ({r['config']['batch'][0] / s:.1f} sequences/s)")
     near = min(r["acting"], key=lambda a: abs(a["context"] - 128))
     lines.append(f"acting at context {near['context']}: {near['cache_ms']:.2f} ms; target <= {r['targets']['act_ms_at_128']} ms, "
                  f"reference AMAGO {r['reference_amago']['act_ms_at_128']} ms")

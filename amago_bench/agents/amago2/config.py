@@ -51,6 +51,8 @@ class ModelConfig:
     context: int = 128
     """Tokens the model sees at once (training windows and the acting cache)."""
     dropout: float = 0.05
+    """Dropout on the token embedding and on each block's feed-forward output, as the reference
+    AMAGO (dropout_emb = dropout_ff = 0.05; none on the attention weights or inside the FF)."""
     positions: Literal["learned", "sinusoidal"] = "learned"
     sigma_reparam: bool = True
     """sigma-reparam linear layers in the Transformer (W * gamma / sigma_max(W))."""
@@ -95,6 +97,10 @@ class OptimConfig:
     weight_decay: float = 1e-4
     batch_size: int = 24
     """Sequences per update."""
+    precision: Literal["auto", "bf16", "fp32"] = "auto"
+    """Arithmetic of the update: bf16 autocast (mixed precision: matmuls in bfloat16, the critic
+    head, losses and optimiser in float32) or fp32. auto: bf16 on CUDA, fp32 on CPU (bf16 on a
+    CPU is ~1.6x faster where it has AVX512-BF16 or AMX, and much slower where it has neither)."""
 
 
 @dataclass(frozen=True)

@@ -63,7 +63,7 @@ class Learner:
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambda n: min(1.0, (n + 1) / max(1, o.warmup)))
         self.generator = torch.Generator(device="cpu").manual_seed(seed)
         self.updates = 0
-        self.amp = self.device.type == "cuda"
+        self.amp = o.precision == "bf16" or (o.precision == "auto" and self.device.type == "cuda")
 
     def update(self, batch: Batch) -> dict[str, float]:
         """One gradient step on a batch; returns metrics."""
@@ -77,9 +77,8 @@ class Learner:
         self.optimizer.step()
         self.scheduler.step()
         with torch.no_grad():  # Polyak averaging of the target critics
-            tau = self.cfg.loss.tau
-            for p_t, p in zip(self.target_critics.parameters(), self.model.critics.parameters()):
-                p_t.lerp_(p, tau)
+            torch._foreach_lerp_(list(self.target_critics.parameters()), list(self.model.critics.parameters()),
+                                 self.cfg.loss.tau)
         self.updates += 1
         metrics["optim/grad_norm"] = float(norm)
         metrics["optim/lr"] = float(self.scheduler.get_last_lr()[0])

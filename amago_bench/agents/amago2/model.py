@@ -214,6 +214,10 @@ class SigmaLinear(nn.Linear):
     def effective_weight(self) -> torch.Tensor:
         if not self.enabled:
             return self.weight
+        with torch.autocast(self.weight.device.type, enabled=False):  # sigma in full precision under mixed precision
+            return self._effective_weight()
+
+    def _effective_weight(self) -> torch.Tensor:
         if self.training:
             with torch.no_grad():
                 v = F.normalize(self.weight.t() @ self.u, dim=0)
@@ -256,7 +260,6 @@ class TransformerBlock(nn.Module):
         self.norm_ff_in, self.norm_ff_mid = nn.LayerNorm(D), nn.LayerNorm(cfg.d_ff)
         self.ff1, self.ff2 = SigmaLinear(D, cfg.d_ff, s), SigmaLinear(cfg.d_ff, D, s)
         self.drop = nn.Dropout(cfg.dropout)
-        self.p_drop = cfg.dropout
 
     def _split(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         B, L, _ = x.shape
@@ -266,14 +269,16 @@ class TransformerBlock(nn.Module):
     def _finish(self, x: torch.Tensor, att: torch.Tensor) -> torch.Tensor:
         B, H, L, dh = att.shape
         att = att.transpose(1, 2).reshape(B, L, H * dh)
-        x = x + self.drop(self.norm_attn_out(self.proj(att)))
-        ff = self.ff2(self.drop(self.norm_ff_mid(F.leaky_relu(self.ff1(self.norm_ff_in(x))))))
-        return x + self.drop(ff)
+        x = x + self.norm_attn_out(self.proj(att))
+        ff = self.ff2(self.norm_ff_mid(F.leaky_relu(self.ff1(self.norm_ff_in(x)))))
+        return x + self.drop(ff)  # the block's only dropout, on the feed-forward output (as the reference)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """x (B, L, D) -> (B, L, D), plus this layer's k, v (B, H, L, dh)."""
         q, k, v = self._split(x)
-        att = F.scaled_dot_product_attention(q, k, v, is_causal=True, dropout_p=self.p_drop if self.training else 0.0)
+        # no dropout on the attention weights (the reference's dropout_attn = 0): it would force the
+        # unfused attention path and draw a (B, H, L, L) mask per layer
+        att = F.scaled_dot_product_attention(q, k, v, is_causal=True)
         return self._finish(x, att), k, v
 
     def step(self, x: torch.Tensor, cache: KVCache, layer: int, span: int) -> torch.Tensor:
@@ -472,6 +477,15 @@ class _SharedActionHead(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, z, a_term, g_term, weight, bias, target=None, decode=None):  # type: ignore[override]
+        # In the parameters' precision, also under mixed precision, where z arrives in bf16 (the
+        # backward below runs outside autocast; autograd casts input gradients to the inputs' dtypes).
+        dt = weight.dtype
+        with torch.autocast(z.device.type, enabled=False):
+            return _SharedActionHead._forward(ctx, z.to(dt), a_term.to(dt), g_term.to(dt), weight, bias.to(dt),
+                                              None if target is None else target.to(dt), decode)
+
+    @staticmethod
+    def _forward(ctx, z, a_term, g_term, weight, bias, target, decode):
         C, M, H = z.shape
         G, O = g_term.shape[1], weight.shape[-1]
         twohot = target is not None

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from amago_bench.agents.amago2.config import AgentConfig, LossConfig, ModelConfig
+from amago_bench.agents.amago2.config import AgentConfig, LossConfig, ModelConfig, OptimConfig
 from amago_bench.agents.amago2.learner import Learner
 from amago_bench.agents.amago2.losses import Batch, TwoHot, amago_loss
 from amago_bench.agents.amago2.model import AmagoModel, shapes_from_spaces, symexp, symlog
@@ -137,6 +137,30 @@ def test_update_changes_weights_and_target_follows_slowly():
     assert len(changed) == len(before)
     for t0, t1, p in zip(tgt_before, learner.target_critics.parameters(), learner.model.critics.parameters()):
         assert torch.allclose(t1, 0.9 * t0 + 0.1 * p.detach(), atol=1e-6)
+
+
+@pytest.mark.parametrize("critic,actor", VARIANTS)
+@pytest.mark.parametrize("shapes", [DISCRETE, CONTINUOUS], ids=["discrete", "continuous"])
+def test_mixed_precision_update_matches_fp32(critic, actor, shapes):
+    """precision = "bf16" (the CUDA default) runs the same update under bf16 autocast, here on the
+    CPU: every parameter stays float32, the loss is within bf16 rounding of the fp32 loss, and the
+    padding-invariance of the fp32 path still holds."""
+    cfgs = {p: AgentConfig(model=TINY, loss=LossConfig(critic=critic, actor=actor), optim=OptimConfig(precision=p))
+            for p in ("fp32", "bf16")}
+    assert not Learner(cfgs["fp32"], shapes, seed=0).amp and Learner(cfgs["bf16"], shapes, seed=0).amp
+    batch, lengths = _batch(shapes)
+    losses = {}
+    for p, cfg in cfgs.items():
+        learner = Learner(cfg, shapes, seed=0)
+        learner.model.eval()
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=learner.amp):
+            losses[p], _ = _loss_and_grads(learner, batch, seed=5)
+            garbage, _ = _loss_and_grads(learner, _garbage(batch, lengths, shapes), seed=5)
+        assert torch.allclose(losses[p], garbage, rtol=1e-5, atol=1e-6), p
+        metrics = learner.update(batch)
+        assert np.isfinite(metrics["loss/total"]), p
+        assert all(q.dtype == torch.float32 and torch.isfinite(q).all() for q in learner.model.parameters()), p
+    assert float(losses["bf16"]) == pytest.approx(float(losses["fp32"]), rel=0.05)
 
 
 # -- the key/value cache ----------------------------------------------------------------------
