@@ -77,6 +77,8 @@ class Amago2Agent:
         self.gamma_index = list(cfg.model.gammas).index(cfg.model.act_gamma)
         self.state: Any = None
         self.n = 0
+        self.amp: bool | None = None
+        """bf16 autocast while acting; None: on CUDA only."""
 
     @property
     def device(self) -> torch.device:
@@ -105,7 +107,8 @@ class Amago2Agent:
             self.state = model.reset(self.state, torch.as_tensor(clear, device=dev))
         time = time_features(step.step_in_episode, step.episode_index, step.new_episode, shapes)
         prev_action = actions_to_unit(np.asarray(step.prev_action), shapes)
-        with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=dev.type == "cuda"):
+        amp = dev.type == "cuda" if self.amp is None else self.amp
+        with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=amp):
             h, self.state = model.step(obs_to_torch(step.obs, dev), torch.as_tensor(prev_action, device=dev),
                                        torch.as_tensor(step.prev_reward, device=dev, dtype=torch.float32),
                                        torch.as_tensor(time, device=dev), self.state)

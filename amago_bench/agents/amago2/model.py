@@ -285,8 +285,8 @@ class TransformerBlock(nn.Module):
         """x (N, 1, D): one new token per env, written at position cache.len; attends to <= len."""
         q, k, v = self._split(x)  # (N, H, 1, dh)
         n = torch.arange(x.shape[0], device=x.device)
-        cache.k[layer, n, :, cache.len] = k[:, :, 0]
-        cache.v[layer, n, :, cache.len] = v[:, :, 0]
+        cache.k[layer, n, :, cache.len] = k[:, :, 0].to(cache.k.dtype)
+        cache.v[layer, n, :, cache.len] = v[:, :, 0].to(cache.v.dtype)
         keys, vals = cache.k[layer, :, :, :span], cache.v[layer, :, :, :span]
         mask = (torch.arange(span, device=x.device)[None, :] <= cache.len[:, None])[:, None, None, :]  # (N, 1, 1, span)
         # one query per env: plain matmuls beat the fused kernel here
@@ -343,8 +343,8 @@ class TransformerEncoder(nn.Module):
         x = state.x[rows, self.cfg.context - keep:].clone()  # (R, keep, T)
         _, kvs = self.forward(x, return_kv=True)
         for i, (k, v) in enumerate(kvs):
-            state.k[i, rows, :, :keep] = k
-            state.v[i, rows, :, :keep] = v
+            state.k[i, rows, :, :keep] = k.to(state.k.dtype)
+            state.v[i, rows, :, :keep] = v.to(state.v.dtype)
         state.x[rows, :keep] = x
         state.len[rows] = keep
 
@@ -354,7 +354,7 @@ class TransformerEncoder(nn.Module):
         if len(full):
             self._reencode(state, full)
         n = torch.arange(x.shape[0], device=x.device)
-        state.x[n, state.len] = x
+        state.x[n, state.len] = x.to(state.x.dtype)  # (under autocast x may be bf16; the cache keeps its dtype)
         span = int(state.len.max().item()) + 1
         h = self.inp(x)[:, None] + self.pos[state.len][:, None]  # (N, 1, D)
         for i, blk in enumerate(self.blocks):

@@ -61,6 +61,23 @@ def test_memory_cleared_between_trials_and_kept_within_one(agent):
     assert not torch.allclose(agent.last_params[0], agent.last_params[1], atol=1e-4)
 
 
+def test_acting_under_mixed_precision_matches_fp32(agent):
+    """The CUDA acting path (bf16 autocast, float32 cache), run on the CPU over two trials: valid
+    actions, and policy logits within bf16 rounding of the float32 agent's at every step."""
+    learner = Learner(AgentConfig(model=TINY), SHAPES, seed=0)
+    amp = Amago2Agent(learner.model, learner.cfg, suite="scale-probe", sample=False)
+    amp.amp = True
+    amp.start(_spec(), seed=0)
+    rng = np.random.default_rng(1)
+    for t in range(20):  # past the 16-token context: the sliding window re-encodes under autocast too
+        s = _step(rng.random((2, 7)), [t in (0, 12)] * 2, [t in (0, 6, 12)] * 2, prev_action=(t % 4, 1),
+                  prev_reward=(0.5, -1.0), t=(t % 6, t % 6), ep=(t // 6 % 2, t // 6 % 2))
+        a = amp.act(s)
+        agent.act(s)
+        assert a.shape == (2,) and ((0 <= a) & (a < 4)).all(), t
+        assert torch.allclose(amp.last_params, agent.last_params, atol=0.05, rtol=0.05), t
+
+
 def test_agent_checks_suite_and_spaces(agent):
     with pytest.raises(UserError, match="trained on suite 'scale-probe'"):
         agent.start(_spec(suite="popgym27"), 0)

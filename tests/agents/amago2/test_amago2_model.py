@@ -214,3 +214,25 @@ def test_cache_reset_per_env_and_sliding_window():
         assert torch.allclose(out[0, 11], window(0, 4, 12), atol=1e-5)
         # and it fills again at t = 12 -> keeps 8..11
         assert torch.allclose(out[0, 12], window(0, 8, 13), atol=1e-5)
+
+
+@pytest.mark.parametrize("encoder", ["transformer", "gru"])
+def test_cached_acting_under_mixed_precision(encoder):
+    """Acting on CUDA runs under bf16 autocast with a float32 cache; the same code under CPU
+    autocast (sliding window included) must run and stay within bf16 rounding of float32."""
+    cfg = dataclasses.replace(TINY, context=8, traj_encoder=encoder)
+    model = AmagoModel(DISCRETE, cfg, 16).eval()
+    N, T = 2, 14
+    obs, pa, pr, tm = _tokens(N, T, seed=4)
+    out = {}
+    with torch.no_grad():
+        for amp in (False, True):
+            state = model.init_state(N, "cpu")
+            hs = []
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=amp):
+                for t in range(T):
+                    h, state = model.step(obs[:, t], pa[:, t], pr[:, t], tm[:, t], state)
+                    hs.append(model.actor(h).float())
+            out[amp] = torch.stack(hs, 1)
+    assert torch.isfinite(out[True]).all()
+    assert torch.allclose(out[True], out[False], atol=0.1, rtol=0.05), (out[True] - out[False]).abs().max()
