@@ -29,14 +29,12 @@ from typing import Any, Callable
 
 import numpy as np
 
-from amago_bench.agents.amago2.config import AgentConfig, load_config
+from amago_bench.agents.amago2.config import PRECISIONS, AgentConfig, load_config
 from amago_bench.envs.spaces import check_actions, space_from_spec, zeros_like_space
 from amago_bench.errors import UserError
 from amago_bench.evaluate import Job, evaluate, make_vector_env
 from amago_bench.policy import EnvSpec, Step
 from amago_bench.suite import SuiteSpec, get_suite
-
-PRECISIONS = ("auto", "bf16", "fp32")
 
 CHECKPOINT_NAME = "checkpoint.pt"
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 
+from amago_bench.agents.amago2.config import PRECISIONS
 from amago_bench.cli.common import add_db
 
 
@@ -29,7 +30,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--fresh", action="store_true", help="delete the run directory first instead of resuming")
     p.add_argument("--no-store", action="store_true", help="do not write to the results database (metrics.csv only)")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: $OMP_NUM_THREADS if set, else min(2, CPU count); 1 is faster on a busy machine)")
-    p.add_argument("--precision", choices=("auto", "bf16", "fp32"), default=None,
+    p.add_argument("--precision", choices=PRECISIONS, default=None,
                    help="update arithmetic (default: the config's, auto = bf16 on CUDA, fp32 on CPU); "
                         "bf16 is ~1.6x faster on CPUs with AVX512-BF16 or AMX")
     add_db(p)

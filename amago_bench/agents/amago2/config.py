@@ -26,6 +26,8 @@ from amago_bench.errors import UserError
 BASELINES_DIR = Path(__file__).resolve().parents[3] / "baselines"
 BUDGETS = ("smoke", "small", "paper")
 Budget = Literal["smoke", "small", "paper"]
+Precision = Literal["auto", "bf16", "fp32"]
+PRECISIONS: tuple[str, ...] = get_args(Precision)
 
 
 class ConfigError(UserError, ValueError):
@@ -97,7 +99,7 @@ class OptimConfig:
     weight_decay: float = 1e-4
     batch_size: int = 24
     """Sequences per update."""
-    precision: Literal["auto", "bf16", "fp32"] = "auto"
+    precision: Precision = "auto"
     """Arithmetic of the update: bf16 autocast (mixed precision: matmuls in bfloat16, the critic
     head, losses and optimiser in float32) or fp32. auto: bf16 on CUDA, fp32 on CPU (bf16 on a
     CPU is ~1.6x faster where it has AVX512-BF16 or AMX, and much slower where it has neither)."""
