@@ -177,8 +177,8 @@ def test_learns_popgym_repeat_previous(tmp_path):
     while the same encoder with a linear suit classifier learns the 3-steps-back lookup in ~450.
     Second round (1 thread, seed 0), still 0.00-0.03 everywhere: the task with its own 4 actions
     (no unified Discrete(26), whose 22 out-of-range actions carry no signal) at 15k env steps / 5.7k
-    and 11.4k updates; 32 envs at 100k / 5k, 200k / 10k (acting gamma 0.999 or 0.9), and 200k /
-    12-13k at context 16 (acting gamma 0.1 or 0.9). On 300 fixed random trajectories, the sign of
+    and 11.4k updates; 32 envs at 100k / 5k, 200k / 10k (acting gamma 0.999 or 0.9), and at
+    context 16 200k / 13k (acting gamma 0.9) and 200k / 30k (acting gamma 0.1; 0.01, 13 min). On 300 fixed random trajectories, the sign of
     the immediate reward on held-out windows: with unit-variance action rows the critic jumps from
     the base rate (0.75) to 0.98 between 4,000 and 5,500 updates in 2 of 4 runs (a per-action output
     head: the same, at 4,500), with the model's 1/sqrt(H) rows in 0 of 2 runs by 6,000 (unit rows
