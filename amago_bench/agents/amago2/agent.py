@@ -32,24 +32,30 @@ def time_features(step_in_episode: np.ndarray, episode_index: np.ndarray, new_ep
     ], axis=-1).astype(np.float32)
 
 
+def _finite_bounds(shapes: Shapes) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(low, span, finite) of the bounded action dimensions: low[finite], span = high - low."""
+    low, high = np.asarray(shapes.action_low), np.asarray(shapes.action_high)
+    finite = np.isfinite(low) & np.isfinite(high)
+    return low[finite], high[finite] - low[finite], finite
+
+
 def actions_to_unit(actions: np.ndarray, shapes: Shapes) -> np.ndarray:
     """Continuous env actions -> the model's [-1, 1] (identity where the bounds are infinite)."""
     if shapes.discrete:
         return actions
-    low, high = np.asarray(shapes.action_low), np.asarray(shapes.action_high)
-    finite = np.isfinite(low) & np.isfinite(high)
+    low, span, finite = _finite_bounds(shapes)
     out = np.asarray(actions, np.float32).copy()
-    out[..., finite] = 2 * (out[..., finite] - low[finite]) / (high[finite] - low[finite]) - 1
+    out[..., finite] = 2 * (out[..., finite] - low) / span - 1
     return out
 
 
 def actions_from_unit(actions: np.ndarray, shapes: Shapes) -> np.ndarray:
+    """The inverse of :func:`actions_to_unit`: the model's [-1, 1] -> env actions."""
     if shapes.discrete:
         return actions
-    low, high = np.asarray(shapes.action_low), np.asarray(shapes.action_high)
-    finite = np.isfinite(low) & np.isfinite(high)
+    low, span, finite = _finite_bounds(shapes)
     out = np.asarray(actions, np.float32).copy()
-    out[..., finite] = low[finite] + (out[..., finite] + 1) / 2 * (high[finite] - low[finite])
+    out[..., finite] = low + (out[..., finite] + 1) / 2 * span
     return out
 
 
