@@ -299,7 +299,7 @@ def train(
                                 spec.trial.max_episode_steps, spec.trial.episodes)
     learner = Learner(cfg, shapes, dev, seed)
     rng = np.random.default_rng(seed)
-    counters = {"epoch": 0, "env_steps": 0, "evals": 0, "run_id": None, "eval_scores": []}
+    counters = {"epoch": 0, "env_steps": 0, "evals": 0, "run_id": None, "eval_scores": [], "wall_s": 0.0, "eval_s": 0.0}
     if ckpt_path.exists():
         data = read_checkpoint(ckpt_path)
         check_compatible(data, spec.name, spec.spec_hash, shapes, cfg)
@@ -328,6 +328,11 @@ def train(
     collector = Collector(spec, collect_agent, replay, shapes, tc.num_envs, int(rng.integers(2**31)), tc.chunk_len,
                           tc.vector, spec.default_backend) if counters["epoch"] < tc.epochs else None
     t0 = time.perf_counter()
+    wall0 = float(counters.get("wall_s", 0.0))  # seconds of this run before the last resume
+
+    def wall() -> float:
+        return wall0 + time.perf_counter() - t0
+
     status = "failed"
     try:
         for epoch in range(counters["epoch"], tc.epochs):
@@ -345,6 +350,7 @@ def train(
             # -- evaluate --------------------------------------------------------------------------
             summary = ""
             if (epoch + 1) % tc.eval_every == 0 or epoch + 1 == tc.epochs:
+                eval_start = time.perf_counter()
                 eval_no = counters["evals"]
                 eval_agent = Amago2Agent(learner.model, cfg, suite=spec.name, sample=tc.eval_sample)
                 steps_now = counters["env_steps"]
@@ -360,6 +366,9 @@ def train(
                 entry = {"env_steps": steps_now, "epoch": epoch + 1, "normalised": float(ts["normalised"].mean()),
                          "tasks": {t: float(v) for t, v in ts["normalised"].items()},
                          "score": {t: float(v) for t, v in ts["score"].items()}}
+                counters["eval_s"] = float(counters.get("eval_s", 0.0)) + time.perf_counter() - eval_start
+                entry["wall_s"] = round(wall(), 3)  # since the run started, evaluations included
+                entry["eval_s"] = round(counters["eval_s"], 3)  # of which evaluating
                 counters["eval_scores"] = [*counters["eval_scores"], entry]
                 counters["evals"] = eval_no + 1
                 summary = f" | eval normalised {entry['normalised']:.3f}"
@@ -379,6 +388,7 @@ def train(
                 f"replay {len(replay)} traj | eps {collect_agent.epsilon:.2f}{loss}{summary}")
             # -- checkpoint -----------------------------------------------------------------------
             counters["epoch"] = epoch + 1
+            counters["wall_s"] = wall()
             if (epoch + 1) % tc.checkpoint_every == 0 or epoch + 1 == tc.epochs:
                 save_checkpoint(ckpt_path, learner, spec.name, spec.spec_hash,
                                 {"counters": dict(counters), "rng": rng_state(rng), "replay_next_id": replay.next_id,

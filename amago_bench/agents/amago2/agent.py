@@ -70,7 +70,8 @@ class Amago2Agent:
 
     ``sample``: draw from pi (else take the most likely action / the mean); ``epsilon``: the
     probability of a uniformly random action (discrete) or the std of added noise (continuous),
-    used by training-time collection.
+    used by training-time collection. With ``cfg.train.explore_randomize`` each env's epsilon is
+    ``epsilon`` times a factor drawn from U(0, 1) at the start of each of its trials.
     """
 
     name = "amago2"
@@ -101,6 +102,7 @@ class Amago2Agent:
         self.state = self.model.init_state(self.n, self.device)
         self.generator = torch.Generator(device="cpu").manual_seed(int(seed))
         self.rng = np.random.default_rng(seed)
+        self.eps_scale = np.ones(self.n)
 
     @torch.no_grad()
     def act(self, step: Step) -> np.ndarray:
@@ -111,6 +113,7 @@ class Amago2Agent:
             clear = clear | ~np.asarray(step.active, bool)  # parked slots keep no memory
         if clear.any():
             self.state = model.reset(self.state, torch.as_tensor(clear, device=dev))
+        eps = self._epsilon(np.asarray(step.new_trial, bool))
         time = time_features(step.step_in_episode, step.episode_index, step.new_episode, shapes)
         prev_action = actions_to_unit(np.asarray(step.prev_action), shapes)
         amp = dev.type == "cuda" if self.amp is None else self.amp
@@ -123,12 +126,22 @@ class Amago2Agent:
         a = sample_actions(params.cpu(), shapes.discrete, 1, self.generator, greedy=not self.sample)[:, 0, 0].numpy()
         if shapes.discrete:
             if self.epsilon > 0:
-                rand = self.rng.random(self.n) < self.epsilon
+                rand = self.rng.random(self.n) < eps
                 a = np.where(rand, self.rng.integers(0, shapes.action_dim, self.n), a)
             return a.astype(np.int64)
         if self.epsilon > 0:
-            a = np.clip(a + self.epsilon * self.rng.standard_normal(a.shape), -1, 1)
+            a = np.clip(a + eps[:, None] * self.rng.standard_normal(a.shape), -1, 1)
         return actions_from_unit(a, shapes).astype(np.float32)
+
+    def _epsilon(self, new_trial: np.ndarray) -> np.ndarray:
+        """Each env's exploration rate for this step (N,): new per-trial factors drawn first."""
+        if self.epsilon <= 0:
+            return np.zeros(self.n)
+        if not self.cfg.train.explore_randomize:
+            return np.full(self.n, self.epsilon)
+        if new_trial.any():
+            self.eps_scale[new_trial] = self.rng.random(int(new_trial.sum()))
+        return self.epsilon * self.eps_scale
 
 
 def from_checkpoint(checkpoint: str | None = None, device: str | None = None, sample: bool | None = None) -> Amago2Agent:

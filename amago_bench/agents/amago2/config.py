@@ -56,10 +56,20 @@ class ModelConfig:
     """Dropout on the token embedding and on each block's feed-forward output, as the reference
     AMAGO (dropout_emb = dropout_ff = 0.05; none on the attention weights or inside the FF)."""
     positions: Literal["learned", "sinusoidal"] = "learned"
+    """learned: a (context, d_model) table initialised N(0, 1), on the scale of the token it is
+    added to (an init of N(0, 0.02^2) left positions at ~3% of the token and slowed learning
+    which step of the history to read); sinusoidal: a fixed table."""
     sigma_reparam: bool = True
     """sigma-reparam linear layers in the Transformer (W * gamma / sigma_max(W))."""
     head_hidden: int = 256
     """Hidden width of the actor and critic MLPs (two hidden layers each)."""
+    critic_head: Literal["auto", "per-action", "action-input"] = "auto"
+    """How the critic sees the action. action-input (the paper's AMAGO-2 critic): the action
+    (one-hot if discrete) enters the critic's second layer, one output per (action, gamma).
+    per-action (discrete actions only, as AMAGO-1's critic): one output per action of every gamma
+    from the history alone, and the replayed action picks its row, so the value of each action
+    is a first-order function of the history. auto: per-action for discrete actions, else
+    action-input. See reports/fidelity/ for the measurements behind the default."""
     critics: int = 4
     bins: int = 64
     """Two-hot bins B of the Ind. critic."""
@@ -132,6 +142,10 @@ class TrainConfig:
     explore_end: float = 0.05
     explore_anneal_steps: int = 1_000_000
     """Env steps over which epsilon falls linearly from start to end."""
+    explore_randomize: bool = True
+    """Scale each actor's epsilon by a factor drawn from U(0, 1) at the start of every trial (as
+    the reference AMAGO), so some actors explore little while others explore a lot; false:
+    every actor uses the scheduled epsilon."""
     vector: Literal["sync", "async"] = "sync"
     checkpoint_every: int = 1
     tensorboard: bool = True

@@ -1,8 +1,13 @@
 """The AMAGO-2 network, top to bottom.
 
     tokens ──► TimestepEncoder ──► trajectory encoder ──► h ──► ActorHead   (one policy per gamma)
-    (obs, prev action,   (B, L, T)    (Transformer | GRU | FF)  (B, L, D)  └─► CriticEnsemble (C critics,
-     prev reward, time)                                                        one output per gamma)
+    (obs, prev action,   (B, L, T)    (Transformer | GRU | FF)  (B, L, D)  └─► critics (C critics, one
+     prev reward, time)                                                        output per action and gamma)
+
+The critics come in two heads (``ModelConfig.critic_head``): CriticEnsemble, where the action
+enters the second hidden layer (the paper's AMAGO-2 critic, any action space), and
+PerActionCritics, where the last layer has one output block per discrete action (AMAGO-1's
+critic shape; the default for discrete actions, see reports/fidelity/).
 
 Shapes: B sequences, L tokens per sequence, N parallel envs when acting, D = d_model,
 T = tstep_dim, G gammas, A action dim (number of actions when discrete), C critics,
@@ -24,7 +29,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from amago_bench.agents.amago2.config import ModelConfig
+from amago_bench.agents.amago2.config import ConfigError, ModelConfig
 
 
 def symlog(x: torch.Tensor) -> torch.Tensor:
@@ -303,7 +308,7 @@ class TransformerEncoder(nn.Module):
         self.cfg = cfg
         self.inp = nn.Linear(d_in, cfg.d_model)
         if cfg.positions == "learned":
-            self.pos = nn.Parameter(torch.randn(cfg.context, cfg.d_model) * 0.02)
+            self.pos = nn.Parameter(torch.randn(cfg.context, cfg.d_model))  # N(0, 1): the token's scale
         else:
             pos = torch.arange(cfg.context)[:, None]
             div = torch.exp(torch.arange(0, cfg.d_model, 2) * (-math.log(10000.0) / cfg.d_model))
@@ -572,15 +577,19 @@ class CriticEnsemble(nn.Module):
     with gradients) and :meth:`values` (no gradients, decoded to scalars chunk by chunk).
     """
 
+    per_action = False
+    """False: the action enters the second layer (this class); True: see :class:`PerActionCritics`."""
+
     def __init__(self, d: int, shapes: Shapes, cfg: ModelConfig, outputs: int) -> None:
         super().__init__()
         C, H = cfg.critics, cfg.head_hidden
         self.discrete, self.A = shapes.discrete, shapes.action_dim
         self.l1 = EnsembleLinear(C, d, H)
         self.l2 = EnsembleLinear(C, H, H)
-        self.act_in = nn.Parameter(torch.randn(C, self.A, H) / math.sqrt(H))  # rows of W2 for the action
+        if not self.per_action:
+            self.act_in = nn.Parameter(torch.randn(C, self.A, H) / math.sqrt(H))  # rows of W2 for the action
         self.gamma_in = nn.Parameter(torch.randn(C, 1, H) / math.sqrt(H))  # row of W2 for the horizon
-        self.out = EnsembleLinear(C, H, outputs)
+        self.out = EnsembleLinear(C, H, outputs * (self.A if self.per_action else 1))
         self.register_buffer("horizon", symlog(1.0 / (1.0 - torch.tensor(cfg.gammas))))  # (G,)
 
     def _params(self, idx: torch.Tensor | None, frozen: bool) -> dict[str, torch.Tensor]:
@@ -686,6 +695,117 @@ class CriticEnsemble(nn.Module):
         return self.head(self.trunk(h, idx, frozen), actions, idx, frozen)
 
 
+class PerActionCritics(CriticEnsemble):
+    """C critics with one output block per discrete action (AMAGO-1's critic shape): h enters the
+    first layer, the horizon feature the second, and the last layer emits O outputs for each of
+    the A actions; an action picks its block:
+
+        Q_c(h, a, gamma) = W_out[c, :, a]^T leaky_relu(W2[c]^T z1(h) + b2[c] + gamma_row[c] * symlog(1/(1-gamma))) + b_out[c, a]
+
+    The value of every action is then a first-order function of the history, while the
+    action-input head can only express it through an action x history interaction behind a
+    nonlinearity. Discrete actions only. Same methods and shapes as :class:`CriticEnsemble`;
+    ``out`` holds A blocks of O outputs (PopArt rescales them all alike).
+    """
+
+    per_action = True
+
+    def __init__(self, d: int, shapes: Shapes, cfg: ModelConfig, outputs: int) -> None:
+        if not shapes.discrete:
+            raise ConfigError("critic_head 'per-action' needs discrete actions; use critic_head = "
+                              "'action-input' (or 'auto') for continuous actions")
+        super().__init__(d, shapes, cfg, outputs)
+
+    def _hidden(self, z: torch.Tensor, g_term: torch.Tensor, s: int, e: int) -> torch.Tensor:
+        """Rows s:e of the last hidden layer, shared by every action: (C, e - s, G, H)."""
+        return F.leaky_relu(z[:, s:e, None, :] + g_term[:, None], LEAKY_SLOPE)
+
+    def _every_action(self, u: torch.Tensor, p: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Hidden (C, m, G, H) -> outputs of every action (C, m, G, A, O)."""
+        C, m, G, H = u.shape
+        q = torch.baddbmm(p["out.bias"], u.reshape(C, -1, H), p["out.weight"])
+        return q.reshape(C, m, G, self.A, -1)
+
+    def _g_term(self, p: dict[str, torch.Tensor]) -> torch.Tensor:
+        G = self.horizon.shape[0]
+        return self.horizon.reshape(1, G, 1) * p["gamma_in"]  # (C, G, H)
+
+    def head(self, z: torch.Tensor, actions: torch.Tensor, idx: torch.Tensor | None = None,
+             frozen: bool = False) -> torch.Tensor:
+        """z (C, B*L, H), actions (B, L, K, G) long -> (C, B, L, K, G, O): the plain computation
+        (every action's outputs, then a gather)."""
+        p = self._params(idx, frozen)
+        C, M, H = z.shape
+        B, L, K, G = actions.shape
+        q = self._every_action(self._hidden(z, self._g_term(p), 0, M), p)  # (C, M, G, A, O)
+        O = q.shape[-1]
+        pick = actions.reshape(1, M, K, G, 1, 1).expand(C, M, K, G, 1, O)
+        return q[:, :, None].expand(C, M, K, G, self.A, O).gather(4, pick)[:, :, :, :, 0].reshape(C, B, L, K, G, O)
+
+    def head_shared(self, z: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        """The replay action's outputs with gradients, z (C, B*L, H), actions (B, L) long ->
+        (C, B, L, G, O), without computing the other actions' outputs: rows are grouped by
+        action and each group meets only its action's block of the last layer. Runs in the
+        parameters' precision (also under mixed precision, like the action-input head)."""
+        C, M, H = z.shape
+        B, L = actions.shape
+        weight = self.out.weight.reshape(C, H, self.A, -1)  # (C, H, A, O)
+        bias = self.out.bias.reshape(C, 1, self.A, -1)
+        with torch.autocast(z.device.type, enabled=False):
+            u = self._hidden(z.to(weight.dtype), self._g_term(self._params(None, False)).to(weight.dtype), 0, M)
+            G = u.shape[2]
+            a = actions.reshape(-1)
+            order = torch.argsort(a, stable=True)
+            counts = torch.bincount(a, minlength=self.A).tolist()
+            parts = []
+            for act, rows in enumerate(order.split(counts)):
+                if len(rows):
+                    q = torch.baddbmm(bias[:, :, act], u[:, rows].reshape(C, -1, H), weight[:, :, act])
+                    parts.append(q.reshape(C, len(rows), G, -1))
+            inverse = torch.empty_like(order)
+            inverse[order] = torch.arange(M, device=order.device)
+            return torch.cat(parts, 1)[:, inverse].reshape(C, B, L, G, -1)
+
+    def twohot_shared(self, z: torch.Tensor, actions: torch.Tensor, target: torch.Tensor,
+                      decode) -> tuple[torch.Tensor, torch.Tensor]:
+        """As :meth:`CriticEnsemble.twohot_shared`: cross-entropy (C, B, L, G) with gradients and
+        decoded values (C, B, L, G) without, both from :meth:`head_shared`'s outputs."""
+        q = self.head_shared(z, actions)  # (C, B, L, G, O)
+        ce = -(target[None].to(q.dtype) * q.log_softmax(-1)).sum(-1)
+        with torch.no_grad():
+            values = decode(q.detach()).float()
+        return ce, values
+
+    @torch.no_grad()
+    def values(self, z: torch.Tensor, actions: torch.Tensor, decode, idx: torch.Tensor | None = None) -> torch.Tensor:
+        """Scalar values without gradients: every action's outputs are computed chunk by chunk,
+        the asked actions' outputs gathered and decoded. z (C, B*L, H), actions (B, L, K, G)
+        long -> (C, B, L, K, G)."""
+        p = self._params(idx, True)
+        C, M, H = z.shape
+        B, L, K, G = actions.shape
+        g_term = self._g_term(p)
+        O = p["out.weight"].shape[-1] // self.A
+        acts = actions.reshape(M, K, G)
+        out = torch.empty(C, M, K, G, device=z.device, dtype=torch.float32)
+        step = _chunk_rows(M, C * G * self.A * O)
+        for s in range(0, M, step):
+            e = min(M, s + step)
+            q = self._every_action(self._hidden(z, g_term, s, e), p).reshape(C, -1, O)  # (C, m*G*A, O)
+            row = (torch.arange(e - s, device=z.device)[:, None, None] * G + torch.arange(G, device=z.device)) * self.A
+            q = q[:, (row + acts[s:e]).reshape(-1)]  # the asked actions' outputs (C, m*K*G, O)
+            out[:, s:e] = decode(q).float().reshape(C, e - s, K, G)
+        return out.reshape(C, B, L, K, G)
+
+
+def critic_head_kind(cfg: ModelConfig, shapes: Shapes) -> str:
+    """The critic head a config gets on a suite: 'per-action' or 'action-input' ('auto' picks
+    per-action for discrete actions)."""
+    if cfg.critic_head == "auto":
+        return "per-action" if shapes.discrete else "action-input"
+    return cfg.critic_head
+
+
 # ---------------------------------------------------------------------------------------
 # The whole model
 
@@ -698,7 +818,8 @@ class AmagoModel(nn.Module):
         enc = {"transformer": TransformerEncoder, "gru": GRUEncoder, "ff": FFEncoder}[cfg.traj_encoder]
         self.traj = enc(cfg.tstep_dim, cfg)
         self.actor = ActorHead(cfg.d_model, shapes, cfg)
-        self.critics = CriticEnsemble(cfg.d_model, shapes, cfg, critic_outputs)
+        critics = PerActionCritics if critic_head_kind(cfg, shapes) == "per-action" else CriticEnsemble
+        self.critics = critics(cfg.d_model, shapes, cfg, critic_outputs)
 
     def encode(self, obs: Any, prev_action: torch.Tensor, prev_reward: torch.Tensor, time: torch.Tensor) -> torch.Tensor:
         """Whole sequences: (B, L, ...) tokens -> h (B, L, D)."""

@@ -19,6 +19,14 @@ TINY = ModelConfig(tstep_dim=16, tstep_hidden=16, d_model=16, d_ff=32, layers=2,
 DISCRETE = shapes_from_spaces(gym.spaces.Box(-1, 1, (5,)), gym.spaces.Discrete(3), 8, 2)
 CONTINUOUS = shapes_from_spaces(gym.spaces.Box(-1, 1, (5,)), gym.spaces.Box(-2, 2, (2,)), 8, 2)
 VARIANTS = [("ind", "ind"), ("dep", "dep"), ("dep", "ind"), ("ind", "dep")]
+# (action space, critic head): discrete actions get both heads, continuous only action-input
+HEADS = pytest.mark.parametrize("shapes,head", [(DISCRETE, "per-action"), (DISCRETE, "action-input"),
+                                                (CONTINUOUS, "action-input")],
+                                ids=["discrete-per-action", "discrete-action-input", "continuous"])
+
+
+def _model(head: str) -> ModelConfig:
+    return dataclasses.replace(TINY, critic_head=head)
 
 
 def test_symlog_symexp_inverse():
@@ -95,9 +103,9 @@ def _loss_and_grads(learner: Learner, batch: Batch, seed: int):
 
 
 @pytest.mark.parametrize("critic,actor", VARIANTS)
-@pytest.mark.parametrize("shapes", [DISCRETE, CONTINUOUS], ids=["discrete", "continuous"])
-def test_padding_never_reaches_a_loss(critic, actor, shapes):
-    cfg = AgentConfig(model=TINY, loss=LossConfig(critic=critic, actor=actor))
+@HEADS
+def test_padding_never_reaches_a_loss(critic, actor, shapes, head):
+    cfg = AgentConfig(model=_model(head), loss=LossConfig(critic=critic, actor=actor))
     learner = Learner(cfg, shapes, seed=0)
     learner.model.eval()  # no dropout; sigma-reparam power iteration frozen
     batch, lengths = _batch(shapes)
@@ -111,9 +119,9 @@ def test_padding_never_reaches_a_loss(critic, actor, shapes):
 
 
 @pytest.mark.parametrize("critic,actor", VARIANTS)
-@pytest.mark.parametrize("shapes", [DISCRETE, CONTINUOUS], ids=["discrete", "continuous"])
-def test_every_parameter_gets_a_gradient(critic, actor, shapes):
-    cfg = AgentConfig(model=TINY, loss=LossConfig(critic=critic, actor=actor))
+@HEADS
+def test_every_parameter_gets_a_gradient(critic, actor, shapes, head):
+    cfg = AgentConfig(model=_model(head), loss=LossConfig(critic=critic, actor=actor))
     learner = Learner(cfg, shapes, seed=1)
     learner.model.train()
     batch, _ = _batch(shapes, lengths=(10, 10, 10))
@@ -140,12 +148,12 @@ def test_update_changes_weights_and_target_follows_slowly():
 
 
 @pytest.mark.parametrize("critic,actor", VARIANTS)
-@pytest.mark.parametrize("shapes", [DISCRETE, CONTINUOUS], ids=["discrete", "continuous"])
-def test_mixed_precision_update_matches_fp32(critic, actor, shapes):
+@HEADS
+def test_mixed_precision_update_matches_fp32(critic, actor, shapes, head):
     """precision = "bf16" (the CUDA default) runs the same update under bf16 autocast, here on the
     CPU: every parameter stays float32, the loss is within bf16 rounding of the fp32 loss, and the
     padding-invariance of the fp32 path still holds."""
-    cfgs = {p: AgentConfig(model=TINY, loss=LossConfig(critic=critic, actor=actor), optim=OptimConfig(precision=p))
+    cfgs = {p: AgentConfig(model=_model(head), loss=LossConfig(critic=critic, actor=actor), optim=OptimConfig(precision=p))
             for p in ("fp32", "bf16")}
     assert not Learner(cfgs["fp32"], shapes, seed=0).amp and Learner(cfgs["bf16"], shapes, seed=0).amp
     batch, lengths = _batch(shapes)

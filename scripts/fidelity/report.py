@@ -1,0 +1,144 @@
+"""The fidelity report (reports/fidelity/): learning curves and time-to-0.95 tables of our agent
+(each critic head), the reference AMAGO (its `agent` and `multitask` types) and SB3 RecurrentPPO
+on the single-task, single-episode POPGym suites.
+
+    python scripts/fidelity/report.py collect --runs RUNS_ROOT [--reference REF_CURVES.csv]
+    python scripts/fidelity/report.py plot
+
+``collect`` gathers every evaluation of our runs (``RUNS_ROOT/<suite>/<agent>-small-seed<N>/
+checkpoint.pt``: env steps, wall seconds, normalised score) and, when given, the reference
+AMAGO's curves (columns impl, task, seed, env_steps, wall_s, eval_return; raw returns are
+normalised here with the suite's reference constants) into ``data/curves.csv``; SB3 rows
+come from ``data/sb3.csv`` (scripts/fidelity/sb3_recurrent_ppo.py). ``plot`` draws the
+figures and writes ``data/time_to_095.md`` from ``data/curves.csv`` alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[2]
+OUT = ROOT / "reports" / "fidelity"
+DATA = OUT / "data"
+TASK_SUITE = {"RepeatPreviousEasy": "popgym-repeat-single", "PositionOnlyCartPoleEasy": "popgym-cartpole-single"}
+THRESHOLD = 0.95
+IMPL_NAMES = {"amago2": "ours, per-action head (default)", "amago2-action-input": "ours, action-input head",
+              "ref-agent": "reference AMAGO, agent", "ref-multitask": "reference AMAGO, multitask",
+              "sb3-recurrent-ppo": "SB3 RecurrentPPO"}
+
+
+def _normalise(suite_name: str, raw: np.ndarray) -> np.ndarray:
+    from amago_bench.suite import get_suite
+
+    ref = get_suite(suite_name).tasks[0].reference
+    return (raw - ref.low) / (ref.high - ref.low)
+
+
+def collect(runs: Path, reference: Path | None) -> pd.DataFrame:
+    from amago_bench.agents.amago2.learner import read_checkpoint
+
+    rows = []
+    for suite in TASK_SUITE.values():
+        for ck in sorted((runs / suite).glob("*-small-seed*/checkpoint.pt")):
+            data = read_checkpoint(ck)
+            agent = data["config"]["name"]
+            seed = int(data["extra"]["seed"])
+            for e in data["extra"]["counters"]["eval_scores"]:
+                rows.append({"impl": agent, "suite": suite, "task": next(iter(e["tasks"])), "seed": seed,
+                             "env_steps": e["env_steps"], "wall_s": e.get("wall_s", np.nan),
+                             "normalised": e["normalised"]})
+    if reference is not None:
+        ref = pd.read_csv(reference)
+        for task, suite in TASK_SUITE.items():
+            d = ref[ref["task"] == task]
+            for r, n in zip(d.itertuples(), _normalise(suite, d["eval_return"].to_numpy(float))):
+                rows.append({"impl": r.impl, "suite": suite, "task": task, "seed": int(r.seed), "env_steps": int(r.env_steps),
+                             "wall_s": float(r.wall_s), "normalised": float(n)})
+    sb3 = DATA / "sb3.csv"
+    if sb3.exists():
+        s = pd.read_csv(sb3)
+        for r in s.itertuples():
+            task = next(t for t, su in TASK_SUITE.items() if su == r.suite)
+            rows.append({"impl": r.impl, "suite": r.suite, "task": task, "seed": int(r.seed), "env_steps": int(r.env_steps),
+                         "wall_s": float(r.wall_s), "normalised": float(r.normalised)})
+    df = pd.DataFrame(rows).sort_values(["task", "impl", "seed", "env_steps"])
+    DATA.mkdir(parents=True, exist_ok=True)
+    df.to_csv(DATA / "curves.csv", index=False)
+    return df
+
+
+def first_reach(df: pd.DataFrame, threshold: float = THRESHOLD) -> pd.DataFrame:
+    """Per (task, impl, seed): env steps and wall seconds of the first evaluation >= threshold
+    (NaN if never), the final score and the last env steps evaluated."""
+    out = []
+    for (task, impl, seed), d in df.sort_values("env_steps").groupby(["task", "impl", "seed"], sort=False):
+        hit = d[d["normalised"] >= threshold]
+        out.append({"task": task, "impl": impl, "seed": seed,
+                    "env_steps_to": float(hit["env_steps"].iloc[0]) if len(hit) else np.nan,
+                    "wall_s_to": float(hit["wall_s"].iloc[0]) if len(hit) else np.nan,
+                    "final": float(d["normalised"].iloc[-1]), "last_env_steps": int(d["env_steps"].iloc[-1])})
+    return pd.DataFrame(out)
+
+
+def table_md(reach: pd.DataFrame) -> str:
+    lines = [f"| task | implementation | seed | env steps to {THRESHOLD} | wall s to {THRESHOLD} | final (at env steps) |",
+             "|---|---|---|---|---|---|"]
+    for r in reach.itertuples():
+        steps = f"{r.env_steps_to:,.0f}" if np.isfinite(r.env_steps_to) else f"not reached by {r.last_env_steps:,}"
+        wall = f"{r.wall_s_to:,.0f}" if np.isfinite(r.wall_s_to) else "-"
+        lines.append(f"| {r.task} | {IMPL_NAMES.get(r.impl, r.impl)} | {r.seed} | {steps} | {wall} | {r.final:.2f} ({r.last_env_steps:,}) |")
+    return "\n".join(lines) + "\n"
+
+
+def plot(df: pd.DataFrame) -> list[str]:
+    from amago_bench.report.figures import _new_ax, plot_learning_curve, save
+
+    paths = []
+    for task, d in df.groupby("task"):
+        for x, xlabel, name in (("env_steps", "environment steps", "steps"), ("wall_s", "wall-clock seconds (1 CPU thread)", "wall")):
+            if x == "wall_s":  # seeds are evaluated at the same env steps, not the same seconds: one line per seed
+                g = d.assign(label=d["impl"].map(lambda i: IMPL_NAMES.get(i, i)) + " s" + d["seed"].astype(str))
+                g = g.assign(env_steps=g["wall_s"], estimate=g["normalised"], lower=g["normalised"], upper=g["normalised"])
+            else:
+                agg = d.groupby(["impl", "env_steps"])["normalised"].agg(["mean", "min", "max", "count"]).reset_index()
+                g = pd.DataFrame({"label": agg["impl"].map(lambda i: IMPL_NAMES.get(i, i)) + " (" + agg["count"].astype(str) + " seeds)",
+                                  "env_steps": agg["env_steps"], "estimate": agg["mean"], "lower": agg["min"], "upper": agg["max"]})
+            ax = plot_learning_curve(g.dropna(subset=["env_steps"]), ax=_new_ax(7.5, 4.5))
+            ax.set_xlabel(xlabel)
+            ax.set_ylabel("normalised return (test, 32 trials)")
+            ax.axhline(THRESHOLD, color="0.6", lw=0.6, ls=":")
+            seeds = sorted(d["seed"].unique())
+            paths += save(ax, OUT / f"{task}_{name}", f"POPGym {task}, single task, 1 episode: normalised return vs {xlabel}"
+                          + (" (mean, band = min..max over seeds)" if name == "steps" else ""),
+                          f"scripts/fidelity/report.py plot from reports/fidelity/data/curves.csv; seeds {seeds}; "
+                          f"see reports/fidelity/README.md for commands and versions")
+    return paths
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    c = sub.add_parser("collect")
+    c.add_argument("--runs", type=Path, required=True)
+    c.add_argument("--reference", type=Path)
+    sub.add_parser("plot")
+    args = ap.parse_args()
+    if args.cmd == "collect":
+        df = collect(args.runs, args.reference)
+        print(f"{len(df)} evaluations -> {DATA / 'curves.csv'}")
+        return
+    df = pd.read_csv(DATA / "curves.csv")
+    reach = first_reach(df)
+    (DATA / "time_to_095.md").write_text(table_md(reach))
+    reach.to_csv(DATA / "time_to_095.csv", index=False)
+    print(table_md(reach))
+    for p in plot(df):
+        print(p)
+
+
+if __name__ == "__main__":
+    main()
