@@ -2,11 +2,12 @@
 (each critic head), the reference AMAGO (its `agent` and `multitask` types) and SB3 RecurrentPPO
 on the single-task, single-episode POPGym suites.
 
-    python scripts/fidelity/report.py collect --runs RUNS_ROOT [--reference REF_CURVES.csv]
+    python scripts/fidelity/report.py collect --runs RUNS_ROOT [ROOT=LABEL ...] [--reference REF_CURVES.csv]
     python scripts/fidelity/report.py plot
 
 ``collect`` gathers every evaluation of our runs (``RUNS_ROOT/<suite>/<agent>-small-seed<N>/
-checkpoint.pt``: env steps, wall seconds, normalised score) and, when given, the reference
+checkpoint.pt``: env steps, wall seconds of training with evaluation time taken out, as the
+reference's wrapper counts them, normalised score) and, when given, the reference
 AMAGO's curves (columns impl, task, seed, env_steps, wall_s, eval_return; raw returns are
 normalised here with the suite's reference constants) into ``data/curves.csv``; SB3 rows
 come from ``data/sb3.csv`` (scripts/fidelity/sb3_recurrent_ppo.py). ``plot`` draws the
@@ -38,19 +39,38 @@ def _normalise(suite_name: str, raw: np.ndarray) -> np.ndarray:
     return (raw - ref.low) / (ref.high - ref.low)
 
 
-def collect(runs: Path, reference: Path | None) -> pd.DataFrame:
+def collect(runs: list[str], reference: Path | None) -> pd.DataFrame:
+    """``runs``: run roots, each ``PATH`` or ``PATH=LABEL`` (LABEL is appended to the agent name)."""
     from amago_bench.agents.amago2.learner import read_checkpoint
 
+    rows = []
+    for spec in runs:
+        root, _, label = spec.partition("=")
+        rows += _our_rows(Path(root), label, read_checkpoint)
+    rows += _other_rows(reference)
+    df = pd.DataFrame(rows).sort_values(["task", "impl", "seed", "env_steps"])
+    DATA.mkdir(parents=True, exist_ok=True)
+    df.to_csv(DATA / "curves.csv", index=False)
+    return df
+
+
+def _our_rows(runs: Path, label: str, read_checkpoint) -> list[dict]:
     rows = []
     for suite in TASK_SUITE.values():
         for ck in sorted((runs / suite).glob("*-small-seed*/checkpoint.pt")):
             data = read_checkpoint(ck)
-            agent = data["config"]["name"]
+            agent = data["config"]["name"] + (f" {label}" if label else "")
             seed = int(data["extra"]["seed"])
             for e in data["extra"]["counters"]["eval_scores"]:
                 rows.append({"impl": agent, "suite": suite, "task": next(iter(e["tasks"])), "seed": seed,
-                             "env_steps": e["env_steps"], "wall_s": e.get("wall_s", np.nan),
+                             "env_steps": e["env_steps"],
+                             "wall_s": e.get("wall_s", np.nan) - e.get("eval_s", 0.0),  # training only, as the reference's
                              "normalised": e["normalised"]})
+    return rows
+
+
+def _other_rows(reference: Path | None) -> list[dict]:
+    rows = []
     if reference is not None:
         ref = pd.read_csv(reference)
         for task, suite in TASK_SUITE.items():
@@ -65,10 +85,7 @@ def collect(runs: Path, reference: Path | None) -> pd.DataFrame:
             task = next(t for t, su in TASK_SUITE.items() if su == r.suite)
             rows.append({"impl": r.impl, "suite": r.suite, "task": task, "seed": int(r.seed), "env_steps": int(r.env_steps),
                          "wall_s": float(r.wall_s), "normalised": float(r.normalised)})
-    df = pd.DataFrame(rows).sort_values(["task", "impl", "seed", "env_steps"])
-    DATA.mkdir(parents=True, exist_ok=True)
-    df.to_csv(DATA / "curves.csv", index=False)
-    return df
+    return rows
 
 
 def first_reach(df: pd.DataFrame, threshold: float = THRESHOLD) -> pd.DataFrame:
@@ -94,28 +111,42 @@ def table_md(reach: pd.DataFrame) -> str:
     return "\n".join(lines) + "\n"
 
 
+def plot_curves(d: pd.DataFrame, x: str, ax=None):
+    """One line per (implementation, seed): colour = implementation, line style = seed.
+    ``d`` columns: impl, seed, ``x``, normalised."""
+    from amago_bench.report.figures import _new_ax, colours
+
+    ax = ax if ax is not None else _new_ax(7.5, 4.5)
+    impls = [i for i in IMPL_NAMES if i in set(d["impl"])] + sorted(set(d["impl"]) - set(IMPL_NAMES))
+    col = colours(impls)
+    styles = ["-", "--", ":", "-."]
+    for impl in impls:
+        for k, (seed, g) in enumerate(d[d["impl"] == impl].groupby("seed")):
+            g = g.sort_values(x)
+            ax.plot(g[x], g["normalised"], color=col[impl], ls=styles[k % len(styles)], marker="o", ms=2.5, lw=1.3,
+                    label=f"{IMPL_NAMES.get(impl, impl)}, seed {seed}")
+    ax.axhline(0.0, color="0.4", lw=0.8)
+    ax.axhline(1.0, color="0.4", lw=0.8, ls="--")
+    ax.axhline(THRESHOLD, color="0.6", lw=0.6, ls=":")
+    ax.set_ylabel("normalised return (test)")
+    ax.legend(fontsize=7, frameon=False, loc="best")
+    ax.spines[["top", "right"]].set_visible(False)
+    return ax
+
+
 def plot(df: pd.DataFrame) -> list[str]:
-    from amago_bench.report.figures import _new_ax, plot_learning_curve, save
+    from amago_bench.report.figures import save
 
     paths = []
     for task, d in df.groupby("task"):
-        for x, xlabel, name in (("env_steps", "environment steps", "steps"), ("wall_s", "wall-clock seconds (1 CPU thread)", "wall")):
-            if x == "wall_s":  # seeds are evaluated at the same env steps, not the same seconds: one line per seed
-                g = d.assign(label=d["impl"].map(lambda i: IMPL_NAMES.get(i, i)) + " s" + d["seed"].astype(str))
-                g = g.assign(env_steps=g["wall_s"], estimate=g["normalised"], lower=g["normalised"], upper=g["normalised"])
-            else:
-                agg = d.groupby(["impl", "env_steps"])["normalised"].agg(["mean", "min", "max", "count"]).reset_index()
-                g = pd.DataFrame({"label": agg["impl"].map(lambda i: IMPL_NAMES.get(i, i)) + " (" + agg["count"].astype(str) + " seeds)",
-                                  "env_steps": agg["env_steps"], "estimate": agg["mean"], "lower": agg["min"], "upper": agg["max"]})
-            ax = plot_learning_curve(g.dropna(subset=["env_steps"]), ax=_new_ax(7.5, 4.5))
+        for x, xlabel, name in (("env_steps", "environment steps", "steps"),
+                                ("wall_s", "training wall-clock seconds (1 CPU thread, evaluation excluded)", "wall")):
+            ax = plot_curves(d.dropna(subset=[x]), x)
             ax.set_xlabel(xlabel)
-            ax.set_ylabel("normalised return (test, 32 trials)")
-            ax.axhline(THRESHOLD, color="0.6", lw=0.6, ls=":")
-            seeds = sorted(d["seed"].unique())
-            paths += save(ax, OUT / f"{task}_{name}", f"POPGym {task}, single task, 1 episode: normalised return vs {xlabel}"
-                          + (" (mean, band = min..max over seeds)" if name == "steps" else ""),
-                          f"scripts/fidelity/report.py plot from reports/fidelity/data/curves.csv; seeds {seeds}; "
-                          f"see reports/fidelity/README.md for commands and versions")
+            seeds = ", ".join(str(int(v)) for v in sorted(d["seed"].unique()))
+            paths += save(ax, OUT / f"{task}_{name}", f"POPGym {task}, single task, 1 episode per trial",
+                          f"scripts/fidelity/report.py plot, from reports/fidelity/data/curves.csv; seeds {seeds}; "
+                          f"runs stop after two evaluations >= 0.999; commands and versions: reports/fidelity/README.md")
     return paths
 
 
@@ -123,7 +154,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
     c = sub.add_parser("collect")
-    c.add_argument("--runs", type=Path, required=True)
+    c.add_argument("--runs", nargs="+", required=True, help="run roots, PATH or PATH=LABEL")
     c.add_argument("--reference", type=Path)
     sub.add_parser("plot")
     args = ap.parse_args()
