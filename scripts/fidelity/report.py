@@ -28,6 +28,7 @@ DATA = OUT / "data"
 TASK_SUITE = {"RepeatPreviousEasy": "popgym-repeat-single", "PositionOnlyCartPoleEasy": "popgym-cartpole-single"}
 THRESHOLD = 0.95
 IMPL_NAMES = {"amago2": "ours, per-action head (default)", "amago2-action-input": "ours, action-input head",
+              "amago2 d64-short-exploration": "ours, per-action head, d_model 64, epsilon to 0.05 by 10k steps",
               "ref-agent": "reference AMAGO, agent", "ref-multitask": "reference AMAGO, multitask",
               "sb3-recurrent-ppo": "SB3 RecurrentPPO"}
 
@@ -73,6 +74,8 @@ def _other_rows(reference: Path | None) -> list[dict]:
     rows = []
     if reference is not None:
         ref = pd.read_csv(reference)
+        trained = ref.groupby(["impl", "task", "seed"])["env_steps"].transform("max") > 0
+        ref = ref[trained]  # runs that crashed before their first epoch have nothing to show
         for task, suite in TASK_SUITE.items():
             d = ref[ref["task"] == task]
             for r, n in zip(d.itertuples(), _normalise(suite, d["eval_return"].to_numpy(float))):
@@ -92,22 +95,25 @@ def first_reach(df: pd.DataFrame, threshold: float = THRESHOLD) -> pd.DataFrame:
     """Per (task, impl, seed): env steps and wall seconds of the first evaluation >= threshold
     (NaN if never), the final score and the last env steps evaluated."""
     out = []
-    for (task, impl, seed), d in df.sort_values("env_steps").groupby(["task", "impl", "seed"], sort=False):
+    order = {i: k for k, i in enumerate(IMPL_NAMES)}
+    df = df.assign(_o=df["impl"].map(lambda i: order.get(i, len(order)))).sort_values(["task", "_o", "seed", "env_steps"])
+    for (task, _, impl, seed), d in df.groupby(["task", "_o", "impl", "seed"], sort=False):
         hit = d[d["normalised"] >= threshold]
         out.append({"task": task, "impl": impl, "seed": seed,
                     "env_steps_to": float(hit["env_steps"].iloc[0]) if len(hit) else np.nan,
                     "wall_s_to": float(hit["wall_s"].iloc[0]) if len(hit) else np.nan,
+                    "best": float(d["normalised"].max()),
                     "final": float(d["normalised"].iloc[-1]), "last_env_steps": int(d["env_steps"].iloc[-1])})
     return pd.DataFrame(out)
 
 
 def table_md(reach: pd.DataFrame) -> str:
-    lines = [f"| task | implementation | seed | env steps to {THRESHOLD} | wall s to {THRESHOLD} | final (at env steps) |",
-             "|---|---|---|---|---|---|"]
+    lines = [f"| task | implementation | seed | env steps to {THRESHOLD} | training wall s to {THRESHOLD} | best | final (at env steps) |",
+             "|---|---|---|---|---|---|---|"]
     for r in reach.itertuples():
         steps = f"{r.env_steps_to:,.0f}" if np.isfinite(r.env_steps_to) else f"not reached by {r.last_env_steps:,}"
         wall = f"{r.wall_s_to:,.0f}" if np.isfinite(r.wall_s_to) else "-"
-        lines.append(f"| {r.task} | {IMPL_NAMES.get(r.impl, r.impl)} | {r.seed} | {steps} | {wall} | {r.final:.2f} ({r.last_env_steps:,}) |")
+        lines.append(f"| {r.task} | {IMPL_NAMES.get(r.impl, r.impl)} | {r.seed} | {steps} | {wall} | {r.best:.2f} | {r.final:.2f} ({r.last_env_steps:,}) |")
     return "\n".join(lines) + "\n"
 
 
