@@ -116,7 +116,8 @@ def test_learns_scale_probe_at_every_scale(probe_amago2):
     seed 1: 1.00 / 1.00 / 1.00 / 0.81 (mean 0.95). The seed-0 rerun passes the bounds narrowly.
     A policy that greedily repeats one arm scores <= 0.25 on every scale, so mean >= 0.55 with no
     scale below 0.3 means the agent searches in episode 1 and exploits in episode 2 at all four
-    scales (random = 0, oracle = 1)."""
+    scales (random = 0, oracle = 1). Re-run after the per-action critic head became the default
+    for discrete actions: passes (and the main job's amago2 IQM on this suite went from 0.30 to 0.92)."""
     last = probe_amago2.eval_scores[-1]
     assert last["normalised"] >= 0.55, last
     assert min(last["tasks"].values()) >= 0.3, last
@@ -164,20 +165,21 @@ def test_learns_popgym_repeat_previous_single_episode(tmp_path):
 @pytest.mark.slow
 def test_learns_popgym_memory_task_that_a_memoryless_agent_cannot(tmp_path):
     """POPGym PositionOnlyCartPoleEasy (cart position and pole angle only; the velocities must
-    come from the history) at the small budget: 200k env steps, 10,000 updates, ~6 min each on 1
-    thread. Measured (normalised, random 0, expert 1; evaluations every 20k env steps):
-    amago2 seed 0: -0.07 -0.07 -0.07 0.15 0.32 0.14 0.53 0.49 0.33 0.61;
-    amago2 seed 1: -0.07 0.14 0.30 0.27 0.52 0.36 0.50 0.52 0.71 0.79;
-    the same agent with the feed-forward (memoryless) trajectory encoder, seed 0: -0.02 0.03 0.05
-    0.13 0.06 0.11 0.11 0.08 0.09 0.14; seed 1: -0.07 -0.07 -0.02 0.08 0.01 0.07 0.07 0.10 0.10
-    0.09 (these runs used 16 test trials per evaluation, the config now 32; this test passed with
-    it in 10 min). The control shows the task needs memory at this budget."""
+    come from the history) under the popgym27 one-shot protocol (2 episodes, the first
+    unrewarded) at the small budget: 200k env steps, 10,000 updates, ~6-10 min each on 1 thread.
+    Measured with the per-action critic head (normalised, random 0, expert 1; evaluations every
+    20k env steps), seed 0: -0.07 0.44 -0.03 0.71 0.80 0.74 0.89 0.99 0.21 1.00; with the earlier
+    action-input head: seed 0 ended at 0.61, seed 1 at 0.79 (best 0.79). The same agent with the
+    feed-forward (memoryless) trajectory encoder, seed 0: -0.07 0.10 0.11 0.12 0.11 0.12 0.13 0.15 0.11 0.18
+    (earlier: 0.14 and 0.09 at the end). The curve is noisy (0.21 right after 0.99), so the test
+    asks for the best evaluation, and the old bound on the last one."""
     pytest.importorskip("popgym")
     mem = train("popgym-cartpole-smoke", "amago2", "small", seed=0, runs_root=tmp_path, store=False, log=None, threads=1)
     ff_cfg = tmp_path / "amago2-ff.toml"
     ff_cfg.write_text('name = "amago2-ff"\nextends = "amago2"\n[model]\ntraj_encoder = "ff"\n')
     ff = train("popgym-cartpole-smoke", str(ff_cfg), "small", seed=0, runs_root=tmp_path, store=False, log=None, threads=1)
     a, b = mem.eval_scores[-1]["normalised"], ff.eval_scores[-1]["normalised"]
+    assert max(e["normalised"] for e in mem.eval_scores) >= 0.9, mem.eval_scores
     assert a >= 0.35, mem.eval_scores
     assert b <= 0.25, ff.eval_scores
     assert a - b >= 0.2, (a, b)
