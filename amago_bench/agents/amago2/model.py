@@ -752,7 +752,8 @@ class PerActionCritics(CriticEnsemble):
         weight = self.out.weight.reshape(C, H, self.A, -1)  # (C, H, A, O)
         bias = self.out.bias.reshape(C, 1, self.A, -1)
         with torch.autocast(z.device.type, enabled=False):
-            u = self._hidden(z.to(weight.dtype), self._g_term(self._params(None, False)).to(weight.dtype), 0, M)
+            g_term = self.horizon.reshape(1, -1, 1) * self.gamma_in  # (C, G, H), as _g_term
+            u = self._hidden(z.to(weight.dtype), g_term.to(weight.dtype), 0, M)
             G = u.shape[2]
             a = actions.reshape(-1)
             order = torch.argsort(a, stable=True)
