@@ -1,6 +1,6 @@
 """Suites as data: frozen task/suite specs, the TOML loader and the registry.
 
-A suite file under ``suites/`` says everything the harness needs to build and score a
+A suite file under ``amago_bench/data/suites/`` says everything the harness needs to build and score a
 multi-task suite: which tasks, how their native envs are made, how a k-episode trial runs,
 the unified observation/action layout, the train/test seed ranges and the reference scores
 used for normalisation. Nothing here imports a benchmark package.
@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Literal, Mapping
 
 from amago_bench.errors import UserError
+from amago_bench.resources import data_dir
 
 Split = Literal["train", "test"]
 TaskSplit = Literal["train", "test", "both"]
@@ -26,10 +27,10 @@ SPLITS: tuple[Split, ...] = ("train", "test")
 REF_KINDS: tuple[str, ...] = ("random-expert", "human", "min-max", "random-oracle", "none")
 TRIAL_SCORES: tuple[str, ...] = ("return", "success")
 
-#: Where suite files live in a source checkout (also shipped next to the package).
-SUITES_DIR = Path(__file__).resolve().parent.parent / "suites"
-#: Where measured reference scores (e.g. uniform-random returns) are stored.
-REFERENCE_DIR = Path(__file__).resolve().parent.parent / "results" / "reference"
+#: Where the shipped suite files live (package data).
+SUITES_DIR = data_dir("suites")
+#: Where the shipped measured reference scores (e.g. uniform-random returns) live.
+REFERENCE_DIR = data_dir("reference")
 
 
 class SuiteError(UserError, ValueError):
@@ -49,7 +50,7 @@ class ReferenceScore:
     source: str = ""
     """Where the numbers come from (paper, table, or the command that measured them)."""
     low_measured: bool = False
-    """True when ``low`` comes from ``results/reference/<suite>-random.json``."""
+    """True when ``low`` comes from ``amago_bench/data/reference/<suite>-random.json``."""
 
     def normalise(self, value: float) -> float:
         """(value - low) / (high - low); NaN when an end is unknown."""
@@ -97,7 +98,7 @@ class TrialSpec:
 
 @dataclass(frozen=True)
 class SuiteSpec:
-    """A whole suite, as loaded from ``suites/<name>.toml``."""
+    """A whole suite, as loaded from ``amago_bench/data/suites/<name>.toml``."""
 
     name: str
     family: str

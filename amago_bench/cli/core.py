@@ -42,14 +42,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         "calibrate",
         help="measure uniform-random reference scores for a suite and store them with provenance",
         description="Runs the uniform random agent on every task (both splits) and writes "
-        "results/reference/<suite>-random.json, the low end of normalisation for suites that say low = \"measured\".",
+        "amago_bench/data/reference/<suite>-random.json, the low end of normalisation for suites that say low = \"measured\".",
     )
     p.add_argument("--suite", required=True)
     p.add_argument("--trials-per-task", type=int, default=200)
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     p.add_argument("--num-envs", type=int, default=8)
     p.add_argument("--backend", default=None)
-    p.add_argument("--out", default=None, help="output file (default: results/reference/<suite>-random.json)")
+    p.add_argument("--out", default=None, help="output file (default: amago_bench/data/reference/<suite>-random.json)")
     p.set_defaults(func=cmd_calibrate)
 
 

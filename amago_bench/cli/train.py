@@ -15,13 +15,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "train",
         help="train the AMAGO-2 agent (or a loss variant) on a suite; re-run to resume",
-        description="Epochs of collect / update / evaluate / checkpoint. Agent configs are files in baselines/ "
-        "(amago2, dep-dep, ind-actor, ind-critic); budgets: smoke (seconds), small (minutes on a CPU), paper. "
+        description="Epochs of collect / update / evaluate / checkpoint. Agent configs are files in amago_bench/data/agents/ "
+        "(amago2, dep-dep, ind-actor-dep-critic, dep-actor-ind-critic); budgets: smoke (seconds), small (minutes on a CPU), paper. "
         "Run directory: <runs>/<suite>/<agent>-<budget>-seed<N>/ (checkpoint.pt, replay/, tb/, metrics.csv); "
         "evaluation episodes go to the results database with the env steps so far.",
     )
     p.add_argument("--suite", required=True, help="suite name (see `amago-bench suites`) or a path to a suite .toml")
-    p.add_argument("--agent", default="amago2", help="agent config in baselines/ (amago2, dep-dep, ind-actor, ind-critic) or a .toml path")
+    p.add_argument("--agent", default="amago2", help="agent config in amago_bench/data/agents/ (amago2, dep-dep, ind-actor-dep-critic, dep-actor-ind-critic) or a .toml path")
     p.add_argument("--budget", choices=("smoke", "small", "paper"), default="small")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--runs", default="runs", help="root folder of run directories (default: runs)")

@@ -1,4 +1,4 @@
-"""AMAGO-2 configuration: frozen dataclasses, and agent configs as data in ``baselines/*.toml``.
+"""AMAGO-2 configuration: frozen dataclasses, and agent configs as data in ``amago_bench/data/agents/*.toml``.
 
 A config file has four tables (``[model]``, ``[loss]``, ``[optim]``, ``[train]``) whose keys are
 the fields below, plus overrides that are applied in this order:
@@ -21,9 +21,10 @@ from pathlib import Path
 from typing import Any, Literal, Mapping, get_args, get_type_hints
 
 from amago_bench.errors import UserError
+from amago_bench.resources import data_dir
 
-#: Where agent config files live in a source checkout.
-BASELINES_DIR = Path(__file__).resolve().parents[3] / "baselines"
+#: Where the shipped agent config files live (package data).
+BASELINES_DIR = data_dir("agents")
 BUDGETS = ("smoke", "small", "paper")
 Budget = Literal["smoke", "small", "paper"]
 Precision = Literal["auto", "bf16", "fp32"]
@@ -250,7 +251,7 @@ def _read(path: Path) -> dict[str, Any]:
 
 def load_config(agent: str, suite: str = "", family: str = "", budget: str = "paper", directory: Path | None = None,
                 _seen: tuple[str, ...] = ()) -> AgentConfig:
-    """Resolve ``baselines/<agent>.toml`` for one suite and budget into an :class:`AgentConfig`."""
+    """Resolve ``amago_bench/data/agents/<agent>.toml`` for one suite and budget into an :class:`AgentConfig`."""
     if budget not in BUDGETS:
         raise ConfigError(f"unknown budget {budget!r}; valid: {', '.join(BUDGETS)}")
     path = config_path(agent, directory)

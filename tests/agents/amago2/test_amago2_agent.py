@@ -133,12 +133,12 @@ def test_bad_checkpoints(tmp_path):
 
 
 def test_config_files_and_errors(tmp_path):
-    for name in ("amago2", "dep-dep", "ind-actor", "ind-critic"):
+    for name in ("amago2", "dep-dep", "ind-actor-dep-critic", "dep-actor-ind-critic"):
         for budget in ("smoke", "small", "paper"):
             cfg = load_config(name, "popgym27", "popgym", budget)
             assert cfg.name == name
     assert load_config("dep-dep", "popgym27", "popgym").loss.critic == "dep"
-    assert load_config("ind-actor").loss == dataclasses.replace(load_config("amago2").loss, critic="dep")
+    assert load_config("ind-actor-dep-critic").loss == dataclasses.replace(load_config("amago2").loss, critic="dep")
     paper = load_config("amago2", "popgym27", "popgym", "paper")
     assert (paper.model.context, paper.model.bins, paper.loss.reward_multiplier) == (600, 64, 200.0)
     mem = load_config("amago2", "procgen-memhard16", "procgen", "paper")
