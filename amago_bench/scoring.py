@@ -210,6 +210,24 @@ def stratified_bootstrap(
     return np.concatenate(out, axis=0)
 
 
+def stable_hash(*key: object) -> int:
+    """A 64-bit integer from ``key``'s text (sha256): the same in every process and Python
+    version, unlike :func:`hash`."""
+    import hashlib
+
+    text = "\x1f".join(str(k) for k in key)
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "little")
+
+
+def ci_rng(seed: int, *key: object) -> np.random.Generator:
+    """The bootstrap Generator of one interval: a pure function of ``seed`` and ``key`` (e.g.
+    suite, group, agent, metric), so an interval depends only on its own data and the seed,
+    never on which other agents or metrics were computed before it."""
+    if int(seed) < 0:
+        raise ScoringError(f"the bootstrap seed must be >= 0, got {seed}; pass --ci-seed 0 or another non-negative int")
+    return np.random.default_rng([int(seed), stable_hash(*key)])
+
+
 def _percentiles(boot: np.ndarray, alpha: float) -> tuple[np.ndarray, np.ndarray]:
     lo, hi = np.percentile(boot, [100 * alpha / 2, 100 * (1 - alpha / 2)], axis=0)
     return lo, hi
@@ -341,6 +359,7 @@ def leaderboard(
     rng: np.random.Generator | None = None,
     reps: int = 2000,
     alpha: float = 0.05,
+    ci_seed: int | None = None,
 ) -> pd.DataFrame:
     """Rank agents on ``suite`` by ``metric`` over per-(seed, task) scores, by comparable group.
 
@@ -351,11 +370,17 @@ def leaderboard(
     is one ``group`` (ranks restart per group). An entry is an agent name plus its config;
     one seed is one run. Returns one row per (group, entry): group, rank, agent, config,
     estimate, lower, upper, seeds, trials, tasks, run_ids, plus the key columns.
+
+    Each entry's interval draws from its own Generator, ``ci_rng(ci_seed, key, entry, metric,
+    score)``, so it depends only on that entry's episodes and the seed: adding or removing
+    another agent never changes it. ``rng`` (older callers) only supplies ``ci_seed`` (one
+    draw) when ``ci_seed`` is None; with neither, the seed is 0.
     """
     get_metric(metric)
     if score not in SCORE_KINDS:
         raise ScoringError(f"unknown score {score!r}; valid: {', '.join(SCORE_KINDS)}")
-    rng = rng if rng is not None else np.random.default_rng(0)
+    if ci_seed is None:
+        ci_seed = int(rng.integers(0, 2**63)) if rng is not None else 0
     key_cols = ["suite_hash", "split", "trial_protocol", "backend", "trials_per_task", "tasks"]
     df = episodes.copy()
     df["tasks"] = df["tasks"].fillna("")
@@ -384,7 +409,8 @@ def leaderboard(
             if score == "success" and ts["success"].isna().any():
                 raise ScoringError(f"suite {suite.name!r} has no success signal for some tasks; rank with --score normalised|score")
             mat, seeds = score_matrix(ts, task_list, score, int(kd["trials_per_task"]), label)
-            iv = interval_estimate(mat, metric, rng, reps, alpha)
+            iv = interval_estimate(mat, metric, ci_rng(ci_seed, suite.name, *key, agent, cfg, metric, score),
+                                   reps, alpha)
             group_rows.append({
                 "agent": label, "config": cfg, "estimate": iv.estimate, "lower": iv.lower, "upper": iv.upper,
                 "seeds": len(seeds), "trials": int(len(seeds) * len(task_list) * int(kd["trials_per_task"])),

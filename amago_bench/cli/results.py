@@ -38,15 +38,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--score", choices=SCORE_CHOICES, default="normalised",
                    help="per-trial score to aggregate (default: normalised)")
     p.add_argument("--split", choices=("train", "test"), default=None, help="only this split (default: both, as groups)")
-    p.add_argument("--agent", nargs="+", default=None, help="only these agents")
+    p.add_argument("--agent", nargs="+", default=None, help="only these agents (default: all)")
     p.add_argument("--reps", type=int, default=2000, help="bootstrap replicates (default: 2000)")
     p.add_argument("--confidence", type=float, default=0.95, help="confidence level of intervals (default: 0.95)")
-    p.add_argument("--ci-seed", type=int, default=0, help="seed of the bootstrap's numpy Generator (default: 0)")
+    p.add_argument("--ci-seed", type=int, default=0, help="bootstrap seed; each agent's Generator is derived from it and the agent's own key, "
+                   "so adding an agent changes no other interval (default: 0)")
     p.add_argument("--include-training", action="store_true",
-                   help="also rank the evaluations made during training runs (learning-curve points)")
+                   help="also rank the evaluations made during training runs (learning-curve points; default: off)")
     p.add_argument("--include-stale", action="store_true",
-                   help="also show runs recorded under another version of the suite spec (as separate groups)")
-    p.add_argument("--format", choices=("table", "md", "csv", "json"), default="table", dest="fmt")
+                   help="also show runs recorded under another version of the suite spec (as separate groups; "
+                   "default: off)")
+    p.add_argument("--format", choices=("table", "md", "csv", "json"), default="table", dest="fmt",
+                   help="output format (default: table)")
     add_db(p)
     p.set_defaults(func=cmd_leaderboard)
 
@@ -54,23 +57,24 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description="`runs` or `runs list`: list runs; `runs show RUN_ID`: the full manifest and "
                        "provenance; `runs delete RUN_ID... --yes`: delete runs and their episodes.")
     add_db(p)
-    p.add_argument("--suite", default=None, help="only runs of this suite")
+    p.add_argument("--suite", default=None, help="only runs of this suite (default: all)")
     p.set_defaults(func=cmd_runs, runs_cmd="list", agent=None, status=None, fmt="table")
     rsub = p.add_subparsers(dest="runs_cmd", metavar="{list,show,delete}")
     q = rsub.add_parser("list", help="list runs")
     add_db(q, argparse.SUPPRESS)
     q.add_argument("--suite", default=argparse.SUPPRESS, help="only runs of this suite")
-    q.add_argument("--agent", default=None, help="only runs of this agent")
+    q.add_argument("--agent", default=None, help="only runs of this agent (default: all)")
     q.add_argument("--status", default=None,
                    help="only runs with this status (running, finished, failed, interrupted: its process is gone; "
-                   "re-run the same command to resume it)")
-    q.add_argument("--format", choices=("table", "csv", "json"), default="table", dest="fmt")
+                   "re-run the same command to resume it; default: all)")
+    q.add_argument("--format", choices=("table", "csv", "json"), default="table", dest="fmt",
+                   help="output format (default: table)")
     q = rsub.add_parser("show", help="show one run's manifest, provenance and sessions")
     q.add_argument("run_id")
     add_db(q, argparse.SUPPRESS)
     q = rsub.add_parser("delete", help="delete runs with their trials and episodes")
     q.add_argument("run_ids", nargs="+", metavar="RUN_ID")
-    q.add_argument("--yes", action="store_true", help="really delete (without it, only say what would go)")
+    q.add_argument("--yes", action="store_true", help="really delete (default: off, only say what would go)")
     add_db(q, argparse.SUPPRESS)
 
     p = sub.add_parser("export", help="export episodes (one row each, with run columns) as parquet or csv",
@@ -79,10 +83,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, metavar="PATH", help="output file")
     p.add_argument("--format", choices=("parquet", "csv"), default=None, dest="fmt",
                    help="file format (default: from --out's suffix, parquet otherwise)")
-    p.add_argument("--suite", default=None)
-    p.add_argument("--agent", default=None)
-    p.add_argument("--split", choices=("train", "test"), default=None)
-    p.add_argument("--run", nargs="+", default=None, dest="run_ids", metavar="RUN_ID", help="only these runs")
+    p.add_argument("--suite", default=None, help="only this suite (default: all)")
+    p.add_argument("--agent", default=None, help="only this agent (default: all)")
+    p.add_argument("--split", choices=("train", "test"), default=None, help="only this split (default: both)")
+    p.add_argument("--run", nargs="+", default=None, dest="run_ids", metavar="RUN_ID", help="only these runs (default: all)")
     add_db(p)
     p.set_defaults(func=cmd_export)
 
@@ -134,8 +138,6 @@ def _key_differences(groups: list[dict]) -> list[str]:
 
 
 def cmd_leaderboard(args: argparse.Namespace) -> int:
-    import numpy as np
-
     from amago_bench.scoring import leaderboard
     from amago_bench.store import ResultsStore, StoreError
     from amago_bench.suite import get_suite
@@ -170,9 +172,10 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
                              "agents, or pass --include-stale to show the old runs (scored with the current references)")
         print(f"amago-bench: warning: {msg}; they are left out (pass --include-stale to show them as separate groups)",
               file=sys.stderr)
-    rng = np.random.default_rng(args.ci_seed)
+    if args.ci_seed < 0:
+        raise UserError(f"--ci-seed must be >= 0, got {args.ci_seed}")
     with _warnings_to_stderr():
-        table = leaderboard(eps, spec, metric=args.metric, score=args.score, rng=rng, reps=args.reps,
+        table = leaderboard(eps, spec, metric=args.metric, score=args.score, ci_seed=args.ci_seed, reps=args.reps,
                             alpha=1 - args.confidence)
     table["key_current_spec"] = table["key_suite_hash"] == spec.spec_hash
     if args.fmt == "csv":
@@ -202,7 +205,7 @@ def _print_leaderboard(table, spec, args) -> None:
     better = "lower is better" if args.metric == "optimality-gap" else "higher is better"
     print(("## " if md else "") + f"Leaderboard: {spec.name}, {mlabel} of {SCORE_LABELS[args.score]} ({better})")
     print(f"{pct} CIs: stratified bootstrap over seeds within each task, {args.reps} replicates, "
-          f"numpy Generator seed {args.ci_seed}")
+          f"numpy Generator per agent from seed {args.ci_seed}")
     if len(groups) > 1:
         diff = _key_differences([g[0] for g in groups])
         print(f"{len(groups)} groups of results differ in {', '.join(diff)}: each is ranked on its own, never together")

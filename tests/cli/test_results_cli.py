@@ -198,3 +198,21 @@ def test_export_then_import_reproduces_the_leaderboard(capsys, db, tmp_path, fmt
     assert json.loads(run(capsys, *lb, "--db", other)[1]) == json.loads(run(capsys, *lb, "--db", db)[1])
     code, _, err = run(capsys, "import", tmp_path / "nope.csv", "--db", other)
     assert code == 2 and "no such file" in err
+
+
+def test_an_agents_interval_does_not_depend_on_other_agents(capsys, db):
+    """Issue 10 item 5: the same agent, data and --ci-seed give the same interval whoever else is listed."""
+    def row(*agents):
+        code, out, err = run(capsys, "leaderboard", "--suite", "scale-probe", "--format", "json", "--reps", 300,
+                             "--metric", "mean", "--db", db, "--agent", *agents)
+        assert code == 0, err
+        return {r["agent"]: (r["estimate"], r["lower"], r["upper"]) for r in json.loads(out)}
+
+    alone = row("random")
+    both = row("random", "probe-oracle")
+    assert set(both) == {"random", "probe-oracle"}
+    assert both["random"] == alone["random"]
+    assert alone["random"][1] < alone["random"][2]  # a real interval, not a degenerate one
+    code, out, _ = run(capsys, "leaderboard", "--suite", "scale-probe", "--format", "json", "--reps", 300,
+                       "--metric", "mean", "--db", db, "--agent", "random", "--ci-seed", 1)
+    assert json.loads(out)[0]["lower"] != alone["random"][1]  # the seed still matters
