@@ -136,16 +136,39 @@ class AgentLoadError(UserError, ValueError):
 
 
 def load_agent(ref: str, **kwargs: Any) -> Agent:
-    """Build an agent from a built-in name or ``module:attr`` (a class or factory)."""
+    """Build an agent from a built-in name, ``module:attr`` or ``path/to/file.py:attr``.
+
+    ``attr`` names a class or a factory; ``kwargs`` (e.g. ``checkpoint=``) go to it. A module
+    in the current folder is found without ``PYTHONPATH=.`` (the folder goes first on
+    ``sys.path``, as with ``python -m``, when it holds that module or package).
+    """
+    import os
+    import sys
+    from importlib.util import module_from_spec, spec_from_file_location
+
     target = BUILTIN_AGENTS.get(ref, ref)
     if ":" not in target:
         raise AgentLoadError(
-            f"unknown agent {ref!r}; use a built-in ({', '.join(sorted(BUILTIN_AGENTS))}) "
-            f"or 'module:attr' naming a class or factory"
+            f"unknown agent {ref!r}; use a built-in ({', '.join(sorted(BUILTIN_AGENTS))}), "
+            f"'module:attr' or 'path/to/file.py:attr' naming a class or factory"
         )
-    mod_name, attr = target.split(":", 1)
+    mod_name, attr = target.rsplit(":", 1)
     try:
-        mod = importlib.import_module(mod_name)
+        if mod_name.endswith(".py"):
+            path = os.path.abspath(mod_name)
+            if not os.path.isfile(path):
+                raise AgentLoadError(f"agent file {mod_name} does not exist (agent {ref!r}); fix the path")
+            unique = "amago_bench_agent_" + "".join(c if c.isalnum() else "_" for c in path)
+            spec = spec_from_file_location(unique, path)
+            mod = module_from_spec(spec)
+            sys.modules[unique] = mod  # dataclasses and pickling look modules up there
+            spec.loader.exec_module(mod)
+        else:
+            cwd, top = os.getcwd(), mod_name.split(".")[0]
+            if os.path.isfile(os.path.join(cwd, top + ".py")) or os.path.isdir(os.path.join(cwd, top)):
+                if cwd not in sys.path:
+                    sys.path.insert(0, cwd)
+            mod = importlib.import_module(mod_name)
     except ImportError as exc:
         raise AgentLoadError(f"cannot import module {mod_name!r} for agent {ref!r}: {exc}") from exc
     try:
