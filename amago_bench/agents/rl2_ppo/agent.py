@@ -1,0 +1,138 @@
+"""The acting RL^2-PPO agent: implements :class:`amago_bench.policy.Agent` over a :class:`RL2Model`.
+
+Memory (RL^2): env i's GRU state is zeroed when ``new_trial[i]`` (and while its slot is parked)
+and carried across ``new_episode[i]``, so the policy adapts within a trial from what earlier
+episodes showed it.
+
+Randomness: env i's actions are drawn from a numpy Generator seeded with ``trial_seed[i]`` when
+its trial starts (inverse CDF on ``rng_i.random()`` for a categorical, ``rng_i.standard_normal``
+for a Gaussian), so a trial's actions are a pure function of the trial and the weights, whatever
+ran before it or in which slot.
+
+Load a trained agent with ``load_agent("amago_bench.agents.rl2_ppo.agent:from_checkpoint", checkpoint=PATH)``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+from amago_bench.agents.amago2.inputs import actions_from_unit, actions_to_unit, obs_to_torch, time_features
+from amago_bench.agents.amago2.learner import pick_device
+from amago_bench.agents.amago2.model import shapes_from_spaces
+from amago_bench.agents.rl2_ppo.config import RL2Config
+from amago_bench.agents.rl2_ppo.learner import CheckpointError, learner_from_checkpoint, read_checkpoint
+from amago_bench.agents.rl2_ppo.model import RL2Model
+from amago_bench.policy import EnvSpec, Step
+
+
+def _unsqueeze(obs: Any) -> Any:
+    return {k: v[:, None] for k, v in obs.items()} if isinstance(obs, dict) else obs[:, None]
+
+
+class RL2Agent:
+    """Batched RL^2 agent. ``sample``: draw from pi (else the most likely action / the mean).
+
+    After each :meth:`act`, ``last`` holds what an on-policy collector stores for that step:
+    ``state`` (H, N, D) the GRU state the step started from (after resets), ``reset`` (N,) the
+    rows zeroed before the step (new trial or parked), ``prev_action``
+    (model scale), ``time`` (N, 3), ``action`` (N,) or (N, A) unclipped model-scale sample,
+    ``logp`` (N,) and ``value`` (N,).
+    """
+
+    name = "rl2-ppo-gru"
+
+    def __init__(self, model: RL2Model, cfg: RL2Config, suite: str | None = None, sample: bool = True) -> None:
+        self.model, self.cfg, self.suite, self.sample = model, cfg, suite, sample
+        self.name = cfg.name
+        self.n = 0
+        self.state: torch.Tensor | None = None
+        self.rngs: list[np.random.Generator] = []
+        self.last: dict[str, Any] = {}
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    def start(self, spec: EnvSpec, seed: int) -> None:
+        if self.suite is not None and spec.suite != self.suite:
+            raise CheckpointError(f"this {self.name} agent was trained on suite {self.suite!r}, not {spec.suite!r}; "
+                                  f"use a checkpoint trained on {spec.suite!r}")
+        shapes = shapes_from_spaces(spec.observation_space, spec.action_space, spec.max_episode_steps, spec.episodes_per_trial)
+        if shapes != self.model.shapes:
+            raise CheckpointError(f"suite {spec.suite!r} spaces {shapes} do not match the model's {self.model.shapes}")
+        self.n = spec.num_envs
+        self.state = self.model.init_state(self.n, self.device)
+        # until a slot's first trial gives it a trial seed (Steps without one): seeded from ``seed``
+        self.rngs = [np.random.default_rng([int(seed), i]) for i in range(self.n)]
+
+    def _inputs(self, step: Step, state: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, np.ndarray, np.ndarray]:
+        """Reset rows, run one GRU step: (params (N, A), value (N,), new state, prev_action (model scale), time)."""
+        shapes, dev = self.model.shapes, self.device
+        reset = np.asarray(step.new_trial, bool)
+        if step.active is not None:
+            reset = reset | ~np.asarray(step.active, bool)  # parked slots keep no memory
+        time = time_features(step.step_in_episode, step.episode_index, step.new_episode, shapes)
+        prev = actions_to_unit(np.asarray(step.prev_action), shapes)
+        obs = _unsqueeze(obs_to_torch(step.obs, dev))
+        params, value, new_state = self.model(
+            obs, torch.as_tensor(prev, device=dev)[:, None], torch.as_tensor(step.prev_reward, device=dev, dtype=torch.float32)[:, None],
+            torch.as_tensor(time, device=dev)[:, None], torch.as_tensor(reset, device=dev)[:, None], state)
+        return params[:, 0], value[:, 0], new_state, prev, time
+
+    @torch.no_grad()
+    def act(self, step: Step) -> np.ndarray:
+        self.model.eval()
+        shapes = self.model.shapes
+        new_trial = np.asarray(step.new_trial, bool)
+        if step.trial_seed is not None:
+            for i in np.flatnonzero(new_trial):
+                self.rngs[i] = np.random.default_rng(int(step.trial_seed[i]))
+        reset = new_trial if step.active is None else new_trial | ~np.asarray(step.active, bool)
+        state_in = self.state * torch.as_tensor(~reset, device=self.device, dtype=self.state.dtype)[None, :, None]
+        params, value, self.state, prev, time = self._inputs(step, self.state)
+        params = params.float().cpu()
+        if shapes.discrete:
+            probs = params.softmax(-1).numpy().astype(np.float64)
+            if self.sample:  # inverse CDF on one uniform per env from its own generator
+                u = np.array([rng.random() for rng in self.rngs])
+                cdf = np.cumsum(probs, -1)
+                a = np.minimum((cdf < (u * cdf[:, -1])[:, None]).sum(-1), shapes.action_dim - 1)
+            else:
+                a = probs.argmax(-1)
+            raw = torch.as_tensor(a, dtype=torch.long)
+            env_action = a.astype(np.int64)
+        else:
+            mean = params
+            if self.sample:
+                z = np.stack([rng.standard_normal(shapes.action_dim) for rng in self.rngs]).astype(np.float32)
+                raw = mean + self.model.log_std.detach().cpu().exp() * torch.from_numpy(z)
+            else:
+                raw = mean
+            env_action = actions_from_unit(np.clip(raw.numpy(), -1.0, 1.0), shapes).astype(np.float32)
+        logp, _ = self.model.log_prob_entropy(params, raw)
+        self.last = {"state": state_in, "reset": reset, "prev_action": prev, "time": time, "action": raw.numpy(),
+                     "logp": logp.numpy(), "value": value.float().cpu().numpy()}
+        return env_action
+
+    @torch.no_grad()
+    def value(self, step: Step) -> np.ndarray:
+        """V of ``step`` for every env (N,), from the current memory, which is left unchanged (the
+        bootstrap value after a segment)."""
+        self.model.eval()
+        _, value, _, _, _ = self._inputs(step, self.state.clone())
+        return value.float().cpu().numpy()
+
+
+def from_checkpoint(checkpoint: str | None = None, device: str | None = None, sample: bool | None = None) -> RL2Agent:
+    """Factory for :func:`amago_bench.policy.load_agent`: config + weights from a checkpoint
+    written by the RL^2-PPO trainer."""
+    if checkpoint is None:
+        raise CheckpointError("agent 'rl2-ppo-gru' needs a trained checkpoint: pass checkpoint=PATH "
+                              "(e.g. runs/<suite>/rl2-ppo-gru-small-seed0/checkpoint.pt from `amago-bench train`)")
+    data = read_checkpoint(checkpoint)
+    learner = learner_from_checkpoint(data, pick_device(device), weights_only=True)
+    use_sample = learner.cfg.train.eval_sample if sample is None else sample
+    return RL2Agent(learner.model, learner.cfg, suite=data["suite"], sample=use_sample)

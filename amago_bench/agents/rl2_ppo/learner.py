@@ -1,0 +1,185 @@
+"""The RL^2-PPO learner: model, Adam, the reward scaler, PPO epochs over minibatches of
+env-sequences, and checkpoints written then renamed (a killed run leaves a loadable file).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from amago_bench.agents.amago2.config import ConfigError
+from amago_bench.agents.amago2.model import Shapes
+from amago_bench.agents.rl2_ppo.config import RL2Config
+from amago_bench.agents.rl2_ppo.losses import Segments, ppo_loss
+from amago_bench.agents.rl2_ppo.model import RL2Model
+from amago_bench.errors import UserError
+
+CHECKPOINT_FORMAT = "amago-bench/rl2-ppo-checkpoint"
+CHECKPOINT_VERSION = 1
+
+
+class CheckpointError(UserError, ValueError):
+    """A checkpoint is missing, truncated, or belongs to another suite/model shape."""
+
+
+class RewardScaler:
+    """Rewards divided by a running std of the discounted return (one global statistic).
+
+    Per env: G <- gamma * G * (1 - done_prev) + r; the variance of every G seen so far is kept
+    with the parallel (Chan et al.) update; ``scale(r) = r / sqrt(var + 1e-8)``. Disabled:
+    ``scale`` returns r unchanged.
+    """
+
+    def __init__(self, gamma: float, enabled: bool = True) -> None:
+        self.gamma, self.enabled = gamma, enabled
+        self.mean, self.var, self.count = 0.0, 1.0, 1e-4
+        self.ret: np.ndarray | None = None
+
+    def __call__(self, reward: np.ndarray, done: np.ndarray) -> np.ndarray:
+        """reward, done (N,) of one vector step -> scaled rewards (N,) float32; updates the statistics."""
+        if not self.enabled:
+            return reward.astype(np.float32)
+        if self.ret is None or self.ret.shape != reward.shape:
+            self.ret = np.zeros(reward.shape, np.float64)
+        self.ret = self.ret * self.gamma + reward
+        m, v, k = float(self.ret.mean()), float(self.ret.var()), self.ret.size
+        total = self.count + k
+        delta = m - self.mean
+        self.mean += delta * k / total
+        self.var = (self.var * self.count + v * k + delta**2 * self.count * k / total) / total
+        self.count = total
+        self.ret[done] = 0.0
+        return (reward / np.sqrt(self.var + 1e-8)).astype(np.float32)
+
+    def state_dict(self) -> dict[str, float]:
+        return {"mean": self.mean, "var": self.var, "count": self.count}
+
+    def load_state_dict(self, state: dict[str, float]) -> None:
+        self.mean, self.var, self.count = float(state["mean"]), float(state["var"]), float(state["count"])
+
+
+class Learner:
+    """Owns the trainable state of one RL^2-PPO agent."""
+
+    def __init__(self, cfg: RL2Config, shapes: Shapes, device: torch.device | str = "cpu", seed: int = 0) -> None:
+        self.cfg, self.shapes = cfg, shapes
+        self.device = torch.device(device)
+        torch.manual_seed(seed)
+        self.model = RL2Model(shapes, cfg.model).to(self.device)
+        o = cfg.optim
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=o.lr, eps=o.adam_eps, weight_decay=o.weight_decay)
+        self.generator = torch.Generator(device="cpu").manual_seed(seed)
+        self.reward_scaler = RewardScaler(cfg.ppo.gamma, cfg.ppo.reward_norm)
+        self.updates = 0
+
+    def set_progress(self, frac: float) -> None:
+        """Learning rate for a run ``frac`` done (linear decay to 0 when ``optim.anneal_lr``)."""
+        lr = self.cfg.optim.lr * (max(0.0, 1.0 - frac) if self.cfg.optim.anneal_lr else 1.0)
+        for g in self.optimizer.param_groups:
+            g["lr"] = lr
+
+    def update(self, seg: Segments) -> dict[str, list[float]]:
+        """``ppo_epochs`` passes over ``seg``, each in ``minibatches`` minibatches of whole env-sequences."""
+        self.model.train()
+        o = self.cfg.optim
+        metrics: dict[str, list[float]] = {}
+        B = seg.valid.shape[0]
+        for _ in range(o.ppo_epochs):
+            for idx in torch.randperm(B, generator=self.generator).chunk(o.minibatches):
+                loss, m = ppo_loss(self.model, seg.rows(idx.to(self.device)), self.cfg.ppo)
+                self.optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                m["optim/grad_norm"] = float(torch.nn.utils.clip_grad_norm_(self.model.parameters(), o.grad_clip))
+                self.optimizer.step()
+                self.updates += 1
+                for k, v in m.items():
+                    metrics.setdefault(k, []).append(v)
+        return metrics
+
+    # -- state ---------------------------------------------------------------------------------
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                "generator": self.generator.get_state(), "reward_scaler": self.reward_scaler.state_dict(),
+                "updates": self.updates}
+
+    def load_state_dict(self, state: dict[str, Any], weights_only: bool = False) -> None:
+        self.model.load_state_dict(state["model"])
+        if weights_only:
+            return
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.generator.set_state(state["generator"])
+        self.reward_scaler.load_state_dict(state["reward_scaler"])
+        self.updates = int(state["updates"])
+
+
+def save_checkpoint(path: str | Path, learner: Learner, suite: str, suite_hash: str, extra: dict[str, Any]) -> None:
+    """Write ``path`` atomically: to a temporary file first, fsync, then rename over the old one."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, "suite": suite, "suite_hash": suite_hash,
+               "config": learner.cfg.to_dict(), "shapes": learner.shapes.to_dict(), "learner": learner.state_dict(),
+               "extra": extra}
+    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+    with open(tmp, "wb") as f:
+        torch.save(payload, f)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def read_checkpoint(path: str | Path) -> dict[str, Any]:
+    """Load a checkpoint (weights only, no pickled code); a missing, truncated or foreign file is a
+    :class:`CheckpointError`."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {path} does not exist; train one with "
+                              f"`amago-bench train --suite S --agent rl2-ppo-gru`")
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=True)
+    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError, io.UnsupportedOperation) as exc:
+        raise CheckpointError(f"checkpoint {path} is truncated or corrupt ({type(exc).__name__}: {exc}); "
+                              f"delete it and re-run training, or point to an intact checkpoint") from exc
+    except Exception as exc:  # unpickling garbage raises many kinds of errors
+        raise CheckpointError(f"checkpoint {path} cannot be read ({type(exc).__name__}: {exc})") from exc
+    if not isinstance(data, dict) or data.get("format") != CHECKPOINT_FORMAT:
+        got = data.get("format") if isinstance(data, dict) else type(data).__name__
+        raise CheckpointError(f"{path} is not an RL^2-PPO checkpoint (format {got!r}); load it with the agent that wrote it")
+    if data.get("version") != CHECKPOINT_VERSION:
+        raise CheckpointError(f"{path}: checkpoint version {data.get('version')} is not supported (expected {CHECKPOINT_VERSION})")
+    return data
+
+
+def learner_from_checkpoint(data: dict[str, Any], device: torch.device | str = "cpu", weights_only: bool = False) -> Learner:
+    try:
+        cfg = RL2Config.from_dict({k: v for k, v in data["config"].items() if k != "kind"})
+    except ConfigError as exc:
+        raise CheckpointError(f"checkpoint config is not valid for this version of rl2-ppo: {exc}") from exc
+    learner = Learner(cfg, Shapes.from_dict(data["shapes"]), device)
+    try:
+        learner.load_state_dict(data["learner"], weights_only=weights_only)
+    except (RuntimeError, KeyError) as exc:
+        raise CheckpointError(f"checkpoint weights do not match the model shape in its own config: {exc}") from exc
+    return learner
+
+
+def check_compatible(data: dict[str, Any], suite: str, shapes: Shapes, cfg: RL2Config) -> None:
+    """Refuse to resume from a checkpoint of another suite, observation/action layout, or model/loss
+    config; run-length settings (train, optim) may change on resume."""
+    if data["suite"] != suite:
+        raise CheckpointError(f"checkpoint was trained on suite {data['suite']!r}, not {suite!r}; "
+                              f"use a checkpoint from runs/{suite}/... or train one")
+    saved = Shapes.from_dict(data["shapes"])
+    if saved != shapes:
+        raise CheckpointError(f"checkpoint model shape {saved} does not match suite {suite!r} ({shapes}); retrain")
+    old, new = data["config"], cfg.to_dict()
+    diff = sorted(f"{t}.{k}" for t in ("model", "ppo") for k in new[t] if old[t].get(k) != new[t][k])
+    if diff:
+        raise CheckpointError(f"the checkpoint's config differs from the current one in {', '.join(diff)}; "
+                              f"resume with the same config, or start afresh with --fresh")
