@@ -8,3 +8,7 @@ from __future__ import annotations
 
 class UserError(Exception):
     """Bad input (name, file, config, agent output...); the message says how to fix it."""
+
+
+class SuiteError(UserError, ValueError):
+    """A suite file or a suite/task name is wrong; the message names the fix."""

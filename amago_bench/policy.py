@@ -7,7 +7,27 @@ own business, governed by two explicit masks on every step:
 * ``new_episode[i]`` - env i starts a new episode *inside* the same trial: keep memory
   (this is what in-context adaptation feeds on); it is also True when ``new_trial[i]`` is.
 
-A stateless agent can ignore both. Agents are loaded by name (``random``, ``amago2``, ...)
+What an agent sees at the boundaries (the rollout loop in ``amago_bench/rollout.py`` is the
+one place that sets it):
+
+* first step of a trial: ``new_trial`` and ``new_episode`` True, ``prev_action`` and
+  ``prev_reward`` zero, ``episode_index`` 0, ``step_in_episode`` 0, and a fresh ``trial_seed``;
+* first step of a later episode of the same trial: ``new_episode`` True, ``new_trial`` False,
+  ``prev_action``/``prev_reward`` the LAST action and reward of the episode that just ended
+  (not zero: the reward that finished episode 1 is often the one worth remembering),
+  ``episode_index`` advanced, ``step_in_episode`` 0.
+
+Rewards are what the suite's trial protocol shows: in a suite whose trial zeroes the rewards of
+unscored episodes (``zero_unscored_rewards``, e.g. popgym27's first episode) ``prev_reward`` is 0
+during those episodes and the task's feedback reaches the agent only through the observation.
+``amago-bench suites --tasks SUITE`` prints each suite's protocol.
+
+Randomness: an agent that samples should draw, for env i, from a generator seeded with
+``trial_seed[i]`` when ``new_trial[i]`` is True. ``trial_seed`` is a pure function of
+(run seed, task, trial index), so results do not depend on which trials ran before, in which
+order, or in which env slot: a resumed evaluation then equals an uninterrupted one.
+
+A stateless agent can ignore both masks. Agents are loaded by name (``random``, ``amago2``, ...)
 or as ``module:attr`` where ``attr`` is a class or a zero-argument factory.
 """
 
@@ -42,9 +62,11 @@ class Step:
     """One batched observation for N envs.
 
     Shapes: ``obs`` (N, *obs_shape) or a dict of such arrays; ``prev_action`` (N,) for
-    Discrete or (N, *act_shape) for Box (zeros at an episode start); ``prev_reward`` (N,)
-    float32 (0 at an episode start); ``new_trial``, ``new_episode`` (N,) bool;
-    ``episode_index``, ``step_in_episode`` (N,) int64.
+    Discrete or (N, *act_shape) for Box; ``prev_reward`` (N,) float32 - both zero at a TRIAL
+    start only (at a later episode start they carry the previous episode's last action and
+    reward); ``new_trial``, ``new_episode`` (N,) bool; ``episode_index``,
+    ``step_in_episode`` (N,) int64; ``trial_seed`` (N,) int64, the current trial's seed for
+    the agent's own random draws (constant during a trial; see the module docstring).
     """
 
     obs: Any
@@ -56,6 +78,8 @@ class Step:
     step_in_episode: np.ndarray
     active: np.ndarray = field(default=None)  # type: ignore[assignment]
     """(N,) bool: False for parked envs whose actions are ignored."""
+    trial_seed: np.ndarray = field(default=None)  # type: ignore[assignment]
+    """(N,) int64: each env's current trial seed (0 for parked envs)."""
 
 
 @runtime_checkable

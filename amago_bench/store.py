@@ -4,7 +4,7 @@ Layout (schema version :data:`SCHEMA_VERSION`, migrations in :data:`MIGRATIONS`)
 
 * ``runs``     one row per evaluation/training job, keyed by :func:`config_hash` of its
                :class:`RunManifest` (the ledger key), with provenance (versions, git, host,
-               start, end, status).
+               start, end, status, and the reason a run failed or stopped).
 * ``trials``   the ledger of finished trials: (run, task, trial) and env steps so far.
                A trial and all its episodes are written in one transaction, so a trial is
                either fully stored or absent, whatever kills the writer.
@@ -28,7 +28,7 @@ import sqlite3
 import subprocess
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
@@ -277,8 +277,14 @@ def _migrate_v2(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE INDEX trials_run ON trials(run_id)")
 
 
+def _migrate_v3(conn: sqlite3.Connection) -> None:
+    """Why a run ended as it did (a failed run's error, an interrupted run's signal)."""
+    conn.execute("ALTER TABLE runs ADD COLUMN reason TEXT")
+
+
 #: (version, migration): applying them in order from 0 gives the current schema.
-MIGRATIONS: tuple[tuple[int, Callable[[sqlite3.Connection], None]], ...] = ((1, _migrate_v1), (2, _migrate_v2))
+MIGRATIONS: tuple[tuple[int, Callable[[sqlite3.Connection], None]], ...] = (
+    (1, _migrate_v1), (2, _migrate_v2), (3, _migrate_v3))
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
 
@@ -443,7 +449,7 @@ class ResultsStore:
                     raise StoreError(f"run {run_id} in {self.path} has config hash {h} but a different manifest; "
                                      "the database was edited by hand: delete the run with `amago-bench runs delete`")
                 if status != "finished":
-                    conn.execute("UPDATE runs SET status='running', ended=NULL WHERE run_id=?", (run_id,))
+                    conn.execute("UPDATE runs SET status='running', ended=NULL, reason=NULL WHERE run_id=?", (run_id,))
             conn.execute("INSERT INTO sessions VALUES (?,?,?,?,?,?,?)",
                          (run_id, now, host, os.getpid(), commit, dirty, json.dumps(versions)))
             return run_id
@@ -508,15 +514,16 @@ class ResultsStore:
 
         self._transaction(body)
 
-    def finish_run(self, run_id: str, status: str = "finished") -> None:
-        """Mark the run ``status`` (one of RUN_STATUSES) and record its end time."""
+    def finish_run(self, run_id: str, status: str = "finished", reason: str | None = None) -> None:
+        """Mark the run ``status`` (one of RUN_STATUSES) with an optional ``reason`` (why it failed
+        or stopped) and record its end time."""
         if status not in RUN_STATUSES:
             raise ValueError(f"unknown run status {status!r}; valid: {', '.join(RUN_STATUSES)}")
 
         def body(conn: sqlite3.Connection) -> None:
             self._require_run(conn, run_id)
-            conn.execute("UPDATE runs SET status=?, ended=? WHERE run_id=?",
-                         (status, None if status == "running" else _now(), run_id))
+            conn.execute("UPDATE runs SET status=?, ended=?, reason=? WHERE run_id=?",
+                         (status, None if status == "running" else _now(), reason, run_id))
 
         self._transaction(body)
 

@@ -15,8 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Mapping
 
-from amago_bench.errors import UserError
-from amago_bench.resources import data_dir
+from amago_bench.envs.metaworld_suites import ML1_PREFIX, ml1_suite_data  # data only: never imports metaworld
+from amago_bench.errors import SuiteError, UserError
+from amago_bench.resources import data_dir, find_data_file
 
 Split = Literal["train", "test"]
 TaskSplit = Literal["train", "test", "both"]
@@ -31,10 +32,6 @@ TRIAL_SCORES: tuple[str, ...] = ("return", "success")
 SUITES_DIR = data_dir("suites")
 #: Where the shipped measured reference scores (e.g. uniform-random returns) live.
 REFERENCE_DIR = data_dir("reference")
-
-
-class SuiteError(UserError, ValueError):
-    """A suite file or a suite/task name is wrong; the message names the fix."""
 
 
 @dataclass(frozen=True)
@@ -128,6 +125,13 @@ class SuiteSpec:
     def task_names(self, split: Split | None = None) -> list[str]:
         return [t.name for t in self.tasks if split is None or t.in_split(split)]
 
+    @property
+    def trial_protocol(self) -> str:
+        """The trial protocol in one line: part of every run's comparability key."""
+        t = self.trial
+        return (f"k={t.episodes} scored={list(t.scored_episodes)} score={t.score} "
+                f"max_steps={t.max_episode_steps} zero_unscored={t.zero_unscored_rewards}")
+
     def tasks_for(self, split: Split) -> tuple[TaskSpec, ...]:
         return tuple(t for t in self.tasks if t.in_split(split))
 
@@ -205,7 +209,12 @@ def _parse_reference(raw: Any, where: str, measured: Mapping[str, float] | None,
 
 
 def measured_reference_path(suite_name: str, directory: Path | None = None) -> Path:
-    return (directory or REFERENCE_DIR) / f"{suite_name}-random.json"
+    """A suite's measured reference file: in ``directory`` if given, else the first that exists
+    among :func:`amago_bench.resources.data_dirs` (where ``calibrate`` writes, then the shipped folder)."""
+    name = f"{suite_name}-random.json"
+    if directory is not None:
+        return directory / name
+    return find_data_file("reference", name) or REFERENCE_DIR / name
 
 
 def load_measured_reference(suite_name: str, directory: Path | None = None) -> dict[str, float] | None:
@@ -391,9 +400,8 @@ def register_dynamic_suite(prefix: str, builder) -> None:
 
 
 def _ml1_suite(name: str) -> SuiteSpec:
-    from amago_bench.envs.metaworld_suites import ml1_suite  # data only: never imports metaworld
+    raw = ml1_suite_data(name)
+    return parse_suite(raw, path=f"<{raw['name']}>", measured=load_measured_reference(raw["name"]))
 
-    return ml1_suite(name)
 
-
-register_dynamic_suite("ml1-", _ml1_suite)
+register_dynamic_suite(ML1_PREFIX, _ml1_suite)

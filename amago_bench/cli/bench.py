@@ -5,7 +5,7 @@
 - ``raw``: the benchmark's own env (``make_raw_env`` of the family, else ``gym.make(env_id)``),
   N copies stepped one after the other in a plain Python loop with random native actions;
 - ``harness``: N :class:`~amago_bench.envs.trial.TrialEnv` (default backend) stepped the same way;
-- ``evaluate``: the full evaluation loop (``TrialRunner`` on a sync vector env, random agent);
+- ``evaluate``: the full evaluation loop (``rollout.Rollout`` on a sync vector env, random agent);
 - ``envpool raw``: one batched EnvPool of N envs (the family's ``make_raw_pool``);
 - ``envpool harness``: N TrialEnv with ``backend="envpool"`` in the plain loop.
 
@@ -240,21 +240,31 @@ def _run_harness(suite, task, n_envs: int, seconds: float, seed: int, backend: s
 
 
 def _run_evaluate(suite, task, n_envs: int, seconds: float, seed: int) -> tuple[int, float]:
-    from amago_bench.evaluate import TrialRunner, make_vector_env, plan_jobs
+    from amago_bench.evaluate import plan_jobs
     from amago_bench.policy import RandomAgent
+    from amago_bench.rollout import FixedJobs, Rollout, make_vector_env
 
     jobs = plan_jobs(suite, "train", 2000, seed, [task.name])
     envs = make_vector_env(suite, "train", n_envs, "sync")
     try:
-        runner = TrialRunner(envs, suite, RandomAgent(), seed)
+        rollout = Rollout(envs, suite, RandomAgent(), seed, FixedJobs(jobs))
 
-        def loop(tick):
-            def on_step(k: int) -> None:
-                if not tick(k):
+        class Ticker:  # counts active env steps; stops the rollout when the time is up
+            def on_step(self, step, actions, reward, ended, jobs) -> None:
+                if not self.tick(int(step.active.sum())):
                     raise _Stop
 
+            def on_episode(self, *a) -> None:
+                pass
+
+            def on_trial(self, *a) -> None:
+                pass
+
+        def loop(tick):
+            t = Ticker()
+            t.tick = tick
             try:
-                runner.run(jobs, lambda job, eps: None, on_step=on_step)
+                rollout.run(t)
             except _Stop:
                 pass
 

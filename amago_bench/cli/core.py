@@ -115,12 +115,6 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()[:16]
 
 
-def trial_protocol(spec) -> str:
-    t = spec.trial
-    return (f"k={t.episodes} scored={list(t.scored_episodes)} score={t.score} "
-            f"max_steps={t.max_episode_steps} zero_unscored={t.zero_unscored_rewards}")
-
-
 def cmd_evaluate(args: argparse.Namespace) -> int:
     import pandas as pd
 
@@ -148,7 +142,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
                 kind="evaluate", agent=str(getattr(agent, "name", None) or args.agent),  # e.g. "dep-dep" from its checkpoint
                 agent_config=config, suite=spec.name, suite_hash=spec.spec_hash, split=args.split, seed=seed,
                 trials_per_task=args.trials_per_task, num_envs=args.num_envs, backend=backend,
-                tasks=tuple(args.tasks) if args.tasks else None, trial_protocol=trial_protocol(spec),
+                tasks=tuple(args.tasks) if args.tasks else None, trial_protocol=spec.trial_protocol,
             )
             run_id = store.open_run(manifest)
             done = store.completed_trials(run_id)

@@ -1,7 +1,5 @@
-"""Command `train`: train the reference agent (or a loss variant) on a suite at a budget.
-
-Re-running the same command resumes from the run's last checkpoint.
-"""
+"""Commands `train` (any trainable agent config on a suite at a budget; re-running resumes from
+the last checkpoint) and `agents` (the agent configs and untrained agents, one line each)."""
 
 from __future__ import annotations
 
@@ -14,14 +12,15 @@ from amago_bench.cli.common import add_db
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "train",
-        help="train the AMAGO-2 agent (or a loss variant) on a suite; re-run to resume",
-        description="Epochs of collect / update / evaluate / checkpoint. Agent configs are files in amago_bench/data/agents/ "
-        "(amago2, dep-dep, ind-actor-dep-critic, dep-actor-ind-critic); budgets: smoke (seconds), small (minutes on a CPU), paper. "
+        help="train an agent config (amago2, a loss variant, rl2-ppo-gru) on a suite; re-run to resume",
+        description="Epochs of collect / update / evaluate / checkpoint with the trainer of the config's kind. "
+        "Agent configs are files in amago_bench/data/agents/ (`amago-bench agents` lists them); "
+        "budgets: smoke (seconds), small (minutes on a CPU), paper. "
         "Run directory: <runs>/<suite>/<agent>-<budget>-seed<N>/ (checkpoint.pt, replay/, tb/, metrics.csv); "
         "evaluation episodes go to the results database with the env steps so far.",
     )
     p.add_argument("--suite", required=True, help="suite name (see `amago-bench suites`) or a path to a suite .toml")
-    p.add_argument("--agent", default="amago2", help="agent config in amago_bench/data/agents/ (amago2, dep-dep, ind-actor-dep-critic, dep-actor-ind-critic) or a .toml path")
+    p.add_argument("--agent", default="amago2", help="agent config name (see `amago-bench agents`) or a .toml path")
     p.add_argument("--budget", choices=("smoke", "small", "paper"), default="small")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--runs", default="runs", help="root folder of run directories (default: runs)")
@@ -35,6 +34,19 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "bf16 is ~1.6x faster on CPUs with AVX512-BF16 or AMX")
     add_db(p)
     p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("agents", help="list the agent configs (trainable) and the untrained agents, one line each")
+    p.set_defaults(func=cmd_agents)
+
+
+def cmd_agents(args: argparse.Namespace) -> int:
+    from amago_bench.train import list_agents
+
+    rows = list_agents()
+    w = max(len(r[0]) for r in rows)
+    for name, kind, desc in rows:
+        print(f"{name:{w}s}  {kind:9s}  {desc}")
+    return 0
 
 
 def cmd_train(args: argparse.Namespace) -> int:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from amago_bench.suite import SuiteError, SuiteSpec, load_measured_reference, parse_suite
+from amago_bench.errors import SuiteError
 
 #: Every Meta-World v3 task class (``metaworld.env_dict.ALL_V3_ENVIRONMENTS``), sorted.
 METAWORLD_V3_TASKS: tuple[str, ...] = (
@@ -68,8 +68,9 @@ def canonical_task(name: str) -> str:
     return full
 
 
-def ml1_suite(name: str) -> SuiteSpec:
-    """Build the ``ml1-<task>`` suite, e.g. ``ml1-reach`` or ``ml1-pick-place-v3``."""
+def ml1_suite_data(name: str) -> dict[str, Any]:
+    """The raw suite table of ``ml1-<task>`` (e.g. ``ml1-reach`` or ``ml1-pick-place-v3``), which
+    :func:`amago_bench.suite.get_suite` parses like a suite file."""
     if not name.startswith(ML1_PREFIX):
         raise SuiteError(f"{name!r} is not an ML1 suite name; use ml1-<task>, e.g. ml1-reach")
     task = canonical_task(name[len(ML1_PREFIX):])
@@ -81,4 +82,4 @@ def ml1_suite(name: str) -> SuiteSpec:
         "options": {"benchmark": "ML1", "benchmark_seed": 0},
         "tasks": [{"name": task, "env_id": task, "split": "both", "reference": dict(SUCCESS_REFERENCE)}],
     }
-    return parse_suite(raw, path=f"<{suite_name}>", measured=load_measured_reference(suite_name))
+    return raw

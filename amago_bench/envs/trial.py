@@ -26,7 +26,6 @@ from __future__ import annotations
 from typing import Any
 
 import gymnasium as gym
-import numpy as np
 
 from amago_bench.envs.base import StepContext, TaskEnv, check_backend, make_task_env
 from amago_bench.envs.spaces import space_from_spec, zeros_like_space

@@ -25,7 +25,8 @@ def main() -> None:
 
     import torch
 
-    from amago_bench.agents.amago2.learner import learner_from_checkpoint, read_checkpoint, to_batch
+    from amago_bench.agents.amago2.inputs import to_batch
+    from amago_bench.agents.amago2.learner import learner_from_checkpoint, read_checkpoint
 
     torch.set_num_threads(1)
     learner = learner_from_checkpoint(read_checkpoint(args.run_dir / "checkpoint.pt"))

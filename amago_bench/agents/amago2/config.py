@@ -15,23 +15,19 @@ An unknown key is an error that lists the valid ones.
 from __future__ import annotations
 
 import dataclasses
-import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal, Mapping, get_args, get_type_hints
 
-from amago_bench.errors import UserError
-from amago_bench.resources import data_dir
+from amago_bench.agents import AgentConfigError, config_path, read_config
 
-#: Where the shipped agent config files live (package data).
-BASELINES_DIR = data_dir("agents")
 BUDGETS = ("smoke", "small", "paper")
 Budget = Literal["smoke", "small", "paper"]
 Precision = Literal["auto", "bf16", "fp32"]
 PRECISIONS: tuple[str, ...] = get_args(Precision)
 
 
-class ConfigError(UserError, ValueError):
+class ConfigError(AgentConfigError):
     """A config file or key is wrong; the message names the fix."""
 
 
@@ -118,7 +114,7 @@ class OptimConfig:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """The training loop (see amago_bench/train.py)."""
+    """The training loop (see amago_bench/agents/amago2/trainer.py)."""
 
     num_envs: int = 8
     """Parallel actors (vector env slots)."""
@@ -230,33 +226,14 @@ def _suite_tables(raw: Mapping[str, Any], suite: str, family: str, where: str) -
     return out
 
 
-def config_path(agent: str, directory: Path | None = None) -> Path:
-    p = Path(agent)
-    if p.suffix == ".toml" and p.exists():
-        return p
-    directory = directory or BASELINES_DIR
-    path = directory / f"{agent}.toml"
-    if not path.exists():
-        known = sorted(q.stem for q in directory.glob("*.toml"))
-        raise ConfigError(f"unknown agent config {agent!r}; known: {', '.join(known)} (files in {directory})")
-    return path
-
-
-def _read(path: Path) -> dict[str, Any]:
-    try:
-        return tomllib.loads(path.read_text())
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML ({exc})") from exc
-
-
 def load_config(agent: str, suite: str = "", family: str = "", budget: str = "paper", directory: Path | None = None,
                 _seen: tuple[str, ...] = ()) -> AgentConfig:
     """Resolve ``amago_bench/data/agents/<agent>.toml`` for one suite and budget into an :class:`AgentConfig`."""
     if budget not in BUDGETS:
         raise ConfigError(f"unknown budget {budget!r}; valid: {', '.join(BUDGETS)}")
     path = config_path(agent, directory)
-    raw = _read(path)
-    allowed = {"name", "description", "extends", "suites", "budgets", *_TABLES}
+    raw = read_config(path)
+    allowed = {"name", "description", "kind", "extends", "suites", "budgets", *_TABLES}
     unknown = sorted(set(raw) - allowed)
     if unknown:
         raise ConfigError(f"{path}: unknown key(s) {', '.join(map(repr, unknown))}; valid: {', '.join(sorted(allowed))}")

@@ -189,29 +189,3 @@ def rng_state(rng: np.random.Generator) -> dict[str, Any]:
 
 def set_rng_state(rng: np.random.Generator, state: dict[str, Any]) -> None:
     rng.bit_generator.state = state
-
-
-def to_batch(sample: dict[str, np.ndarray], shapes: Shapes, device: torch.device | str) -> Batch:
-    """Replay windows (numpy, see replay.Replay.sample) -> a :class:`Batch` on ``device``.
-    Continuous actions are mapped to the model's [-1, 1]."""
-    from amago_bench.agents.amago2.agent import actions_to_unit
-
-    dev = torch.device(device)
-
-    def t(x: np.ndarray) -> torch.Tensor:
-        return torch.from_numpy(np.ascontiguousarray(x)).to(dev, non_blocking=True)
-
-    if any(p.key for p in shapes.obs):
-        obs = {p.key: t(sample[f"obs.{p.key}"]) for p in shapes.obs}
-    else:
-        obs = t(sample["obs"])
-    return Batch(
-        obs=obs,
-        prev_action=t(actions_to_unit(sample["prev_action"], shapes)),
-        prev_reward=t(sample["prev_reward"].astype(np.float32)),
-        time=t(sample["time"]),
-        action=t(actions_to_unit(sample["action"], shapes)),
-        reward=t(sample["reward"].astype(np.float32)),
-        done=t(sample["done"].astype(np.float32)),
-        valid=t(sample["valid"]),
-    )

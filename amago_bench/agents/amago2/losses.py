@@ -21,7 +21,6 @@ from typing import Any
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
 from amago_bench.agents.amago2.config import LossConfig
 from amago_bench.agents.amago2.model import AmagoModel, CriticEnsemble, log_prob, rsample_actions, sample_actions, symexp, symlog

@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from amago_bench.agents.amago2.agent import Amago2Agent, from_checkpoint
+from amago_bench.agents import AgentConfigError
 from amago_bench.agents.amago2.config import AgentConfig, ConfigError, ModelConfig, load_config
 from amago_bench.agents.amago2.learner import (CheckpointError, Learner, check_compatible, learner_from_checkpoint,
                                                 read_checkpoint, save_checkpoint)
@@ -143,7 +144,7 @@ def test_config_files_and_errors(tmp_path):
     assert (paper.model.context, paper.model.bins, paper.loss.reward_multiplier) == (600, 64, 200.0)
     mem = load_config("amago2", "procgen-memhard16", "procgen", "paper")
     assert (mem.model.d_model, mem.model.layers, mem.optim.batch_size) == (512, 6, 16)
-    with pytest.raises(ConfigError, match="unknown agent config 'nope'; known: .*amago2"):
+    with pytest.raises(AgentConfigError, match="unknown agent config 'nope'; known: .*amago2"):
         load_config("nope")
     bad = tmp_path / "bad.toml"
     bad.write_text('[model]\nd_modle = 3\n')

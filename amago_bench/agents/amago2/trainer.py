@@ -1,0 +1,301 @@
+"""The AMAGO-2 trainer: epochs of collect / update / evaluate / checkpoint.
+
+    collect   N parallel actors (a Gymnasium vector env of trial envs, train split) act with the
+              current policy plus annealed epsilon exploration; each finished trial (or chunk
+              of a long one) goes to the on-disk replay. The stepping is
+              :class:`amago_bench.rollout.Rollout`; :class:`ReplayWriter` is its consumer.
+    update    M gradient steps on windows sampled from the replay.
+    evaluate  every K epochs, the current policy on the test split with the evaluation
+              protocol (evaluate.evaluate); episodes go to the results store with env_steps.
+    checkpoint model, optimiser, target critics, PopArt, counters, RNG states and the replay
+              position, written then renamed: a run killed at any point (even SIGKILL)
+              resumes from its last checkpoint when the same command is run again.
+
+Run directory: ``runs/<suite>/<agent>-<budget>-seed<N>/`` with ``checkpoint.pt``, ``replay/``,
+``tb/`` (TensorBoard) and ``metrics.csv``. Data collected after the last checkpoint stays
+in the replay on resume (it is valid experience); the counters restart from the checkpoint.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from amago_bench.agents.amago2.config import PRECISIONS, AgentConfig, load_config
+from amago_bench.agents.amago2.inputs import time_features
+from amago_bench.agents.amago2.model import Shapes
+from amago_bench.envs.spaces import space_from_spec
+from amago_bench.errors import UserError
+from amago_bench.policy import Step
+from amago_bench.rollout import Job, RandomJobs, Rollout, make_vector_env, row
+from amago_bench.suite import SuiteSpec
+from amago_bench.train import CHECKPOINT_NAME, RunRecorder, TrainResult, evaluation_entry, run_dir, training_manifest
+
+
+def epsilon_at(cfg: AgentConfig, env_steps: int) -> float:
+    """Linear anneal from explore_start to explore_end over explore_anneal_steps env steps."""
+    t = cfg.train
+    frac = min(1.0, env_steps / max(1, t.explore_anneal_steps))
+    return t.explore_start + frac * (t.explore_end - t.explore_start)
+
+
+# ---------------------------------------------------------------------------------------
+# Collection: a rollout consumer that writes trajectories into the replay
+
+
+class _TrajBuilder:
+    """Tokens and transitions of one env's current trial (or chunk)."""
+
+    def __init__(self) -> None:
+        self.tokens: list[dict[str, Any]] = []
+        self.actions: list[np.ndarray] = []
+        self.rewards: list[float] = []
+        self.dones: list[float] = []
+
+    def add_token(self, obs: Any, prev_action: np.ndarray, prev_reward: float, time: np.ndarray) -> None:
+        self.tokens.append({"obs": obs, "prev_action": prev_action, "prev_reward": prev_reward, "time": time})
+
+    def add_transition(self, action: np.ndarray, reward: float, done: bool) -> None:
+        self.actions.append(action)
+        self.rewards.append(reward)
+        self.dones.append(float(done))
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """Stack into replay arrays (T+1 rows; the last row of action/reward/done is padding)."""
+        out: dict[str, np.ndarray] = {}
+        first = self.tokens[0]["obs"]
+        if isinstance(first, dict):
+            for k in first:
+                out[f"obs.{k}"] = np.stack([t["obs"][k] for t in self.tokens])
+        else:
+            out["obs"] = np.stack([t["obs"] for t in self.tokens])
+        out["prev_action"] = np.stack([t["prev_action"] for t in self.tokens])
+        out["prev_reward"] = np.asarray([t["prev_reward"] for t in self.tokens], np.float32)
+        out["time"] = np.stack([t["time"] for t in self.tokens]).astype(np.float32)
+        pad = np.zeros_like(self.actions[0])
+        out["action"] = np.stack([*self.actions, pad])
+        out["reward"] = np.asarray([*self.rewards, 0.0], np.float32)
+        out["done"] = np.asarray([*self.dones, 0.0], np.float32)
+        return out
+
+
+class ReplayWriter:
+    """Rollout consumer: every finished trial, or every ``chunk_len`` transitions of a long one,
+    becomes one trajectory in ``replay``; scored training returns are tallied per task."""
+
+    def __init__(self, replay: Any, shapes: Shapes, num_envs: int, chunk_len: int) -> None:
+        self.replay, self.shapes, self.chunk_len = replay, shapes, chunk_len
+        self.builders = [_TrajBuilder() for _ in range(num_envs)]
+        self.written = 0
+        self.returns: dict[str, list[float]] = {}
+
+    def on_step(self, step: Step, actions: np.ndarray, reward: np.ndarray, ended: np.ndarray, jobs: list) -> None:
+        time = time_features(step.step_in_episode, step.episode_index, step.new_episode, self.shapes)
+        for i in range(len(self.builders)):
+            b = self.builders[i]
+            b.add_token(row(step.obs, i), np.array(step.prev_action[i]), float(step.prev_reward[i]), time[i])
+            if len(b.actions) >= self.chunk_len:  # long rollout: save a chunk, continue from this token
+                self.replay.add(b.arrays())
+                self.written += 1
+                nb = _TrajBuilder()
+                nb.tokens.append(b.tokens[-1])
+                self.builders[i] = b = nb
+            b.add_transition(np.array(actions[i]), float(reward[i]), bool(ended[i]))
+
+    def on_episode(self, slot: int, job: Job, record: dict[str, Any]) -> None:
+        if record["scored"]:
+            self.returns.setdefault(record["task"], []).append(record["return"])
+
+    def on_trial(self, slot: int, job: Job, episodes: list[dict[str, Any]], last: Step) -> None:
+        # the final token of the trial: the observation after its last action
+        n = len(self.builders)
+        time = time_features(last.step_in_episode, np.maximum(last.episode_index - 1, 0), np.zeros(n, bool), self.shapes)
+        b = self.builders[slot]
+        b.add_token(row(last.obs, slot), np.array(last.prev_action[slot]), float(last.prev_reward[slot]), time[slot])
+        self.replay.add(b.arrays())
+        self.written += 1
+        self.builders[slot] = _TrajBuilder()
+
+
+class Collector:
+    """Steps ``num_envs`` trial envs (train split, random tasks) with ``agent`` into ``replay``.
+    The env state persists across :meth:`collect` calls, so trials span epochs."""
+
+    def __init__(self, suite: SuiteSpec, agent: Any, replay: Any, shapes: Shapes, num_envs: int, seed: int,
+                 chunk_len: int, vector: str = "sync", backend: str | None = None) -> None:
+        self.n = num_envs
+        self.writer = ReplayWriter(replay, shapes, num_envs, chunk_len)
+        self.rollout = Rollout(make_vector_env(suite, "train", num_envs, vector, backend), suite, agent, seed,
+                               RandomJobs(np.random.default_rng(seed)))
+
+    def collect(self, steps: int) -> dict[str, Any]:
+        """``steps`` vector steps (steps x num_envs env steps); returns counts and train returns per task."""
+        w = self.writer
+        w.written, w.returns = 0, {}
+        self.rollout.run(w, max_steps=steps)
+        return {"env_steps": steps * self.n, "trajectories": w.written, "returns": w.returns}
+
+    def close(self) -> None:
+        self.rollout.close()
+
+
+# ---------------------------------------------------------------------------------------
+# The loop
+
+
+def train(
+    spec: SuiteSpec,
+    agent: str = "amago2",
+    budget: str = "small",
+    seed: int = 0,
+    runs_root: str | Path = "runs",
+    device: str | None = None,
+    fresh: bool = False,
+    db: str | None = None,
+    epochs: int | None = None,
+    log: Callable[[str], None] | None = print,
+    store: bool = True,
+    threads: int | None = None,
+    precision: str | None = None,
+) -> TrainResult:
+    """Train (or resume) the config ``agent`` on ``spec`` at ``budget``; see the module docstring.
+    Everything that can be refused is checked before the first env step; the results-store run
+    is opened at the first evaluated trial."""
+    import torch
+
+    from amago_bench.agents.amago2.agent import Amago2Agent
+    from amago_bench.agents.amago2.inputs import to_batch
+    from amago_bench.agents.amago2.learner import (Learner, check_compatible, pick_device, read_checkpoint,
+                                                    rng_state, save_checkpoint, set_rng_state, set_threads)
+    from amago_bench.agents.amago2.model import shapes_from_spaces
+    from amago_bench.agents.amago2.replay import Replay
+    log = log or (lambda s: None)
+    cfg = load_config(agent, spec.name, spec.family, budget)
+    if epochs is not None:
+        if epochs < 0:
+            raise UserError(f"--epochs must be >= 0, got {epochs}; leave it out for the budget's {cfg.train.epochs}")
+        cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, epochs=int(epochs)))
+    if precision is not None:
+        if precision not in PRECISIONS:
+            raise UserError(f"unknown precision {precision!r}; valid: {', '.join(PRECISIONS)}")
+        cfg = dataclasses.replace(cfg, optim=dataclasses.replace(cfg.optim, precision=precision))
+    tc = cfg.train
+    out = run_dir(runs_root, spec.name, cfg.name, budget, seed)
+    if fresh and out.exists():
+        shutil.rmtree(out)
+    out.mkdir(parents=True, exist_ok=True)
+    ckpt_path = out / CHECKPOINT_NAME
+    torch.set_flush_denormal(True)  # denormal Adam moments are ~100x slower on CPU
+    set_threads(threads)  # given, else OMP_NUM_THREADS, else min(2, cpu count)
+    dev = pick_device(device)
+    if spec.default_backend not in spec.backends:
+        raise UserError(f"suite {spec.name!r}: default backend {spec.default_backend!r} is not one of {list(spec.backends)}")
+    shapes = shapes_from_spaces(space_from_spec(spec.observation), space_from_spec(spec.action),
+                                spec.trial.max_episode_steps, spec.trial.episodes)
+    learner = Learner(cfg, shapes, dev, seed)
+    rng = np.random.default_rng(seed)
+    counters = {"epoch": 0, "env_steps": 0, "evals": 0, "run_id": None, "eval_scores": [], "wall_s": 0.0, "eval_s": 0.0}
+    if ckpt_path.exists():
+        data = read_checkpoint(ckpt_path)
+        check_compatible(data, spec.name, spec.spec_hash, shapes, cfg)
+        learner.load_state_dict(data["learner"])
+        counters.update(data["extra"]["counters"])
+        set_rng_state(rng, data["extra"]["rng"])
+        log(f"resuming {out} from epoch {counters['epoch']} ({counters['env_steps']} env steps, {learner.updates} updates)")
+    (out / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2))
+    replay = Replay(out / "replay", tc.replay_capacity, tc.replay_unit)
+    manifest = training_manifest(spec, cfg.name, cfg.to_dict(), seed, budget, tc.eval_trials_per_task, tc.eval_envs)
+    results = RunRecorder(out / "metrics.csv", db, manifest if store else None, counters["run_id"], counters["evals"])
+    writer = None
+    if tc.tensorboard:
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+
+            writer = SummaryWriter(str(out / "tb"))
+        except ImportError:
+            log("tensorboard is not installed; metrics go to metrics.csv only (pip install -e '.[agent]')")
+    collect_agent = Amago2Agent(learner.model, cfg, suite=spec.name, sample=True)
+    collector = Collector(spec, collect_agent, replay, shapes, tc.num_envs, int(rng.integers(2**31)), tc.chunk_len,
+                          tc.vector, spec.default_backend) if counters["epoch"] < tc.epochs else None
+    t0 = time.perf_counter()
+    wall0 = float(counters.get("wall_s", 0.0))  # seconds of this run before the last resume
+
+    def wall() -> float:
+        return wall0 + time.perf_counter() - t0
+
+    status, reason = "failed", "unknown"
+    try:
+        for epoch in range(counters["epoch"], tc.epochs):
+            # -- collect ------------------------------------------------------------------------
+            collect_agent.epsilon = epsilon_at(cfg, counters["env_steps"])
+            stats = collector.collect(tc.collect_steps)
+            counters["env_steps"] += stats["env_steps"]
+            # -- update ---------------------------------------------------------------------------
+            metrics: dict[str, list[float]] = {}
+            if replay.steps >= tc.start_learning and len(replay):
+                for _ in range(tc.updates_per_epoch):
+                    batch = to_batch(replay.sample(cfg.optim.batch_size, cfg.model.context, rng), shapes, dev)
+                    for k, v in learner.update(batch).items():
+                        metrics.setdefault(k, []).append(v)
+            # -- evaluate --------------------------------------------------------------------------
+            summary = ""
+            if (epoch + 1) % tc.eval_every == 0 or epoch + 1 == tc.epochs:
+                eval_start = time.perf_counter()
+                steps_now = counters["env_steps"]
+                eval_agent = Amago2Agent(learner.model, cfg, suite=spec.name, sample=tc.eval_sample)
+                entry = evaluation_entry(eval_agent, spec, seed, tc.eval_trials_per_task, tc.eval_envs, results,
+                                         counters["evals"], steps_now, epoch + 1)
+                counters["run_id"] = results.run_id
+                eval_no = counters["evals"]
+                counters["eval_s"] = float(counters.get("eval_s", 0.0)) + time.perf_counter() - eval_start
+                entry["wall_s"] = round(wall(), 3)  # since the run started, evaluations included
+                entry["eval_s"] = round(counters["eval_s"], 3)  # of which evaluating
+                counters["eval_scores"] = [*counters["eval_scores"], entry]
+                counters["evals"] = eval_no + 1
+                summary = f" | eval normalised {entry['normalised']:.3f}"
+                if writer:
+                    writer.add_scalar("eval/normalised_mean", entry["normalised"], steps_now)
+                    for t, v in entry["tasks"].items():
+                        writer.add_scalar(f"eval/normalised/{t}", v, steps_now)
+                        writer.add_scalar(f"eval/score/{t}", entry["score"][t], steps_now)
+            if writer:
+                for k, v in metrics.items():
+                    writer.add_scalar(k, float(np.mean(v)), counters["env_steps"])
+                for t, v in stats["returns"].items():
+                    writer.add_scalar(f"train/return/{t}", float(np.mean(v)), counters["env_steps"])
+                writer.add_scalar("train/epsilon", collect_agent.epsilon, counters["env_steps"])
+            loss = f" | loss {np.mean(metrics['loss/total']):.3f}" if metrics else ""
+            log(f"epoch {epoch + 1}/{tc.epochs} | env steps {counters['env_steps']} | updates {learner.updates} | "
+                f"replay {len(replay)} traj | eps {collect_agent.epsilon:.2f}{loss}{summary}")
+            # -- checkpoint -----------------------------------------------------------------------
+            counters["epoch"] = epoch + 1
+            counters["wall_s"] = wall()
+            if (epoch + 1) % tc.checkpoint_every == 0 or epoch + 1 == tc.epochs:
+                save_checkpoint(ckpt_path, learner, spec.name, spec.spec_hash,
+                                {"counters": dict(counters), "rng": rng_state(rng), "replay_next_id": replay.next_id,
+                                 "budget": budget, "seed": seed})
+        status, reason = "finished", None
+    except KeyboardInterrupt:
+        status, reason = "interrupted", "KeyboardInterrupt (Ctrl-C or SIGTERM); re-run the same command to resume"
+        raise
+    except BaseException as exc:
+        status, reason = "failed", f"{type(exc).__name__}: {exc}"
+        raise
+    finally:
+        if collector is not None:
+            collector.close()
+        if writer:
+            writer.close()
+        results.finish(status, reason)
+    if not ckpt_path.exists():  # nothing to train (epochs = 0): still leave a loadable checkpoint
+        save_checkpoint(ckpt_path, learner, spec.name, spec.spec_hash,
+                        {"counters": dict(counters), "rng": rng_state(rng), "replay_next_id": replay.next_id,
+                         "budget": budget, "seed": seed})
+    return TrainResult(out, ckpt_path, counters["epoch"], counters["env_steps"], learner.updates,
+                       time.perf_counter() - t0, counters["eval_scores"], counters["run_id"])
