@@ -41,15 +41,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "calibrate",
         help="measure uniform-random reference scores for a suite and store them with provenance",
-        description="Runs the uniform random agent on every task (both splits) and writes "
-        "amago_bench/data/reference/<suite>-random.json, the low end of normalisation for suites that say low = \"measured\".",
+        description="Runs the uniform random agent on every task (both splits) and writes <suite>-random.json, "
+        "the low end of normalisation for suites that say low = \"measured\", into the reference data folder: "
+        "amago_bench/data/reference in a source checkout, else $AMAGO_BENCH_DATA/reference or "
+        "~/.local/share/amago-bench/reference (normalisation reads that folder before the shipped files).",
     )
     p.add_argument("--suite", required=True)
     p.add_argument("--trials-per-task", type=int, default=200)
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     p.add_argument("--num-envs", type=int, default=8)
     p.add_argument("--backend", default=None)
-    p.add_argument("--out", default=None, help="output file (default: amago_bench/data/reference/<suite>-random.json)")
+    p.add_argument("--out", default=None, help="output file (default: <suite>-random.json in the reference data folder above)")
     p.set_defaults(func=cmd_calibrate)
 
 
@@ -210,7 +212,8 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     from amago_bench.evaluate import evaluate
     from amago_bench.policy import RandomAgent
     from amago_bench.scoring import trial_scores
-    from amago_bench.suite import measured_reference_path, get_suite
+    from amago_bench.resources import writable_data_dir
+    from amago_bench.suite import get_suite
 
     spec = get_suite(args.suite)
     backend = args.backend or spec.default_backend
@@ -255,7 +258,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         "packages": versions,
         "tasks": out,
     }
-    path = Path(args.out) if args.out else measured_reference_path(spec.name)
+    path = Path(args.out) if args.out else writable_data_dir("reference") / f"{spec.name}-random.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(doc, indent=1) + "\n")
