@@ -4,7 +4,7 @@ Ids (namespace ``amago_bench``, all version 0)::
 
     amago_bench/<suite>-v0          the suite's multi-task trial env (:class:`~amago_bench.envs.trial.TrialEnv`)
     amago_bench/<suite>.<task>-v0   the same trial env pinned to one task
-    amago_bench/trial-v0            any suite given as ``suite=`` (a name, ``ml1-<task>``, or a .toml path)
+    amago_bench/trial-v0            any suite given as ``suite=`` (a name :func:`~amago_bench.suite.get_suite` knows, or a .toml path)
 
 Keyword arguments of ``gym.make``: ``split`` (``"train"`` or ``"test"``; default ``"train"``, or
 for a task id the split the task is in) and ``backend`` (default: the suite's). For example::
