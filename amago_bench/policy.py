@@ -82,6 +82,10 @@ class Step:
     """(N,) int64: each env's current trial seed (0 for parked envs)."""
 
 
+class AgentLoadError(UserError, ValueError):
+    """An agent cannot be loaded or started; the message names the fix."""
+
+
 @runtime_checkable
 class Agent(Protocol):
     """A batched agent. ``start`` is called once per evaluation/collection, then ``act`` every step."""
@@ -95,28 +99,44 @@ class Agent(Protocol):
         """Actions for all N envs: shape (N,) ints for Discrete, (N, *shape) floats for Box."""
 
 
+class TrialRngs:
+    """One numpy Generator per env, reseeded from ``Step.trial_seed`` at each of its trial starts:
+    the draws of a trial then depend on that trial alone (see the module docstring). Without
+    trial seeds (a hand-made Step) env i falls back to a generator seeded with (seed, i)."""
+
+    def __init__(self, num_envs: int, seed: int) -> None:
+        self.rngs = [np.random.default_rng([int(seed), i]) for i in range(num_envs)]
+
+    def update(self, step: Step) -> list[np.random.Generator]:
+        """Reseed the envs that start a trial; returns the generators, one per env."""
+        if step.trial_seed is not None:
+            for i in np.flatnonzero(np.asarray(step.new_trial, bool)):
+                self.rngs[i] = np.random.default_rng(int(step.trial_seed[i]))
+        return self.rngs
+
+
 class RandomAgent:
-    """Uniform random actions from the unified action space (explicit, seeded RNG)."""
+    """Uniform random actions from the unified action space, drawn from per-trial generators."""
 
     name = "random"
 
     def __init__(self) -> None:
-        self.rng = np.random.default_rng(0)
         self.spec: EnvSpec | None = None
 
     def start(self, spec: EnvSpec, seed: int) -> None:
+        space = spec.action_space
+        if not isinstance(space, (gym.spaces.Discrete, gym.spaces.Box)):
+            raise AgentLoadError(f"agent 'random' supports Discrete and Box action spaces, not {space}")
         self.spec = spec
-        self.rng = np.random.default_rng(seed)
+        self.rngs = TrialRngs(spec.num_envs, seed)
 
     def act(self, step: Step) -> np.ndarray:
         assert self.spec is not None, "call start() first"
-        n = self.spec.num_envs
         space = self.spec.action_space
+        rngs = self.rngs.update(step)
         if isinstance(space, gym.spaces.Discrete):
-            return self.rng.integers(space.start, space.start + space.n, size=n)
-        if isinstance(space, gym.spaces.Box):
-            return self.rng.uniform(space.low, space.high, size=(n, *space.shape)).astype(space.dtype)
-        raise TypeError(f"RandomAgent does not support {space}")
+            return np.array([r.integers(space.start, space.start + space.n) for r in rngs], np.int64)
+        return np.stack([r.uniform(space.low, space.high).astype(space.dtype) for r in rngs])
 
 
 class ProbeOracle:
@@ -153,10 +173,6 @@ BUILTIN_AGENTS: dict[str, str] = {
     "probe-oracle": "amago_bench.policy:ProbeOracle",
     "amago2": "amago_bench.agents.amago2.agent:from_checkpoint",
 }
-
-
-class AgentLoadError(UserError, ValueError):
-    pass
 
 
 def load_agent(ref: str, **kwargs: Any) -> Agent:

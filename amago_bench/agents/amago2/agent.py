@@ -20,8 +20,8 @@ import torch
 from amago_bench.agents.amago2.config import AgentConfig
 from amago_bench.agents.amago2.inputs import actions_from_unit, actions_to_unit, obs_to_torch, time_features
 from amago_bench.agents.amago2.learner import CheckpointError, learner_from_checkpoint, pick_device, read_checkpoint
-from amago_bench.agents.amago2.model import AmagoModel, sample_actions, shapes_from_spaces
-from amago_bench.policy import EnvSpec, Step
+from amago_bench.agents.amago2.model import AmagoModel, shapes_from_spaces
+from amago_bench.policy import EnvSpec, Step, TrialRngs
 
 
 class Amago2Agent:
@@ -59,8 +59,7 @@ class Amago2Agent:
             raise CheckpointError(f"suite {spec.suite!r} spaces {shapes} do not match the model's {self.model.shapes}")
         self.n = spec.num_envs
         self.state = self.model.init_state(self.n, self.device)
-        self.generator = torch.Generator(device="cpu").manual_seed(int(seed))
-        self.rng = np.random.default_rng(seed)
+        self.rngs = TrialRngs(self.n, seed)
         self.eps_scale = np.ones(self.n)
 
     @torch.no_grad()
@@ -72,7 +71,8 @@ class Amago2Agent:
             clear = clear | ~np.asarray(step.active, bool)  # parked slots keep no memory
         if clear.any():
             self.state = model.reset(self.state, torch.as_tensor(clear, device=dev))
-        eps = self._epsilon(np.asarray(step.new_trial, bool))
+        rngs = self.rngs.update(step)  # per-env, per-trial generators: every draw below uses them
+        eps = self._epsilon(np.asarray(step.new_trial, bool), rngs)
         time = time_features(step.step_in_episode, step.episode_index, step.new_episode, shapes)
         prev_action = actions_to_unit(np.asarray(step.prev_action), shapes)
         amp = dev.type == "cuda" if self.amp is None else self.amp
@@ -82,25 +82,44 @@ class Amago2Agent:
                                        torch.as_tensor(time, device=dev), self.state)
             params = model.actor(h)[:, self.gamma_index : self.gamma_index + 1].float()  # (N, 1, A[, 2])
         self.last_params = params[:, 0].cpu()  # the policy of the last step (N, A[, 2]), for inspection
-        a = sample_actions(params.cpu(), shapes.discrete, 1, self.generator, greedy=not self.sample)[:, 0, 0].numpy()
+        a = draw_actions(params[:, 0].double().numpy(), shapes.discrete, rngs, greedy=not self.sample)
         if shapes.discrete:
             if self.epsilon > 0:
-                rand = self.rng.random(self.n) < eps
-                a = np.where(rand, self.rng.integers(0, shapes.action_dim, self.n), a)
+                for i, r in enumerate(rngs):
+                    if r.random() < eps[i]:
+                        a[i] = r.integers(0, shapes.action_dim)
             return a.astype(np.int64)
         if self.epsilon > 0:
-            a = np.clip(a + eps[:, None] * self.rng.standard_normal(a.shape), -1, 1)
+            noise = np.stack([r.standard_normal(a.shape[1:]) for r in rngs])
+            a = np.clip(a + eps[:, None] * noise, -1, 1)
         return actions_from_unit(a, shapes).astype(np.float32)
 
-    def _epsilon(self, new_trial: np.ndarray) -> np.ndarray:
+    def _epsilon(self, new_trial: np.ndarray, rngs: list[np.random.Generator]) -> np.ndarray:
         """Each env's exploration rate for this step (N,): new per-trial factors drawn first."""
         if self.epsilon <= 0:
             return np.zeros(self.n)
         if not self.cfg.train.explore_randomize:
             return np.full(self.n, self.epsilon)
-        if new_trial.any():
-            self.eps_scale[new_trial] = self.rng.random(int(new_trial.sum()))
+        for i in np.flatnonzero(new_trial):
+            self.eps_scale[i] = rngs[i].random()
         return self.epsilon * self.eps_scale
+
+
+def draw_actions(params: np.ndarray, discrete: bool, rngs: list[np.random.Generator], greedy: bool) -> np.ndarray:
+    """One action per env from its policy parameters ``params`` (N, A) logits, or (N, A, 2) mean and
+    log-std of a tanh-Gaussian; env i's draw uses ``rngs[i]`` only. Returns (N,) ints or (N, A) in [-1, 1]."""
+    if discrete:
+        if greedy:
+            return params.argmax(-1)
+        probs = np.exp(params - params.max(-1, keepdims=True))
+        cdf = np.cumsum(probs, -1)
+        u = np.array([r.random() for r in rngs]) * cdf[:, -1]
+        return np.minimum((cdf <= u[:, None]).sum(-1), params.shape[-1] - 1)
+    mean, log_std = params[..., 0], np.clip(params[..., 1], -5, 2)
+    if greedy:
+        return np.tanh(mean)
+    eps = np.stack([r.standard_normal(mean.shape[1:]) for r in rngs])
+    return np.tanh(mean + np.exp(log_std) * eps)
 
 
 def from_checkpoint(checkpoint: str | None = None, device: str | None = None, sample: bool | None = None) -> Amago2Agent:
