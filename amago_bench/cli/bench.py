@@ -26,6 +26,8 @@ from typing import Any, Callable
 from amago_bench.errors import UserError
 
 MODES = ("raw", "harness", "evaluate", "envpool_raw", "envpool_harness")
+#: `bench agent`: agent -> the module whose main(args) times it (run in this order).
+AGENT_BENCHES = {"amago2": "amago_bench.agents.amago2.bench", "rl2-ppo-gru": "amago_bench.agents.rl2_ppo.bench"}
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -53,11 +55,16 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = bsub.add_parser(
         "agent",
-        help="time the reference agent: one update and one acting step, at several context lengths",
+        help="time the agents: amago2 (one update, one acting step at several context lengths) and "
+        "rl2-ppo-gru (env steps/s of collection and of a PPO update)",
     )
+    p.add_argument("--agents", nargs="+", choices=list(AGENT_BENCHES), default=list(AGENT_BENCHES),
+                   help="which agents to time, one after the other in this run (default: all)")
     p.add_argument("--device", default="cpu", help="torch device (cpu, cuda, ...)")
-    p.add_argument("--contexts", type=int, nargs="+", default=[16, 128, 512], help="context lengths to time")
-    p.add_argument("--out", default=None, help="write the results as JSON to this file")
+    p.add_argument("--contexts", type=int, nargs="+", default=[16, 128, 512], help="amago2: context lengths to time")
+    p.add_argument("--out", default=None,
+                   help="write the results as JSON: amago2's to this file, each other agent's beside it as "
+                   "<stem>.<agent>.json (default: print only)")
     p.add_argument("--quick", action="store_true", help="fewer repetitions (smoke check)")
     p.add_argument("--threads", type=int, default=None,
                    help="torch CPU threads (default: $OMP_NUM_THREADS if set, else min(2, CPU count))")
@@ -87,19 +94,24 @@ def register(sub: argparse._SubParsersAction) -> None:
 def cmd_bench_agent(args: argparse.Namespace) -> int:
     import importlib
 
-    try:
-        mod = importlib.import_module("amago_bench.agents.amago2.bench")
-    except ModuleNotFoundError as exc:
-        if exc.name and exc.name.startswith("amago_bench.agents"):
-            raise UserError(
-                "`bench agent` needs the reference agent's benchmark (amago_bench.agents.amago2.bench), "
-                "which is not built yet in this checkout"
-            ) from exc
-        raise
-    main = getattr(mod, "main", None)
-    if main is None:
-        raise UserError("amago_bench.agents.amago2.bench has no main(args); it cannot be run by `bench agent`")
-    return int(main(args) or 0)
+    for agent in getattr(args, "agents", None) or list(AGENT_BENCHES):
+        module = AGENT_BENCHES[agent]
+        try:
+            mod = importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            if exc.name and exc.name.startswith("amago_bench.agents"):
+                raise UserError(
+                    f"`bench agent` needs {agent}'s benchmark ({module}), which is not built yet in this checkout; "
+                    f"choose others with --agents ({', '.join(a for a in AGENT_BENCHES if a != agent)})"
+                ) from exc
+            raise
+        main = getattr(mod, "main", None)
+        if main is None:
+            raise UserError(f"{module} has no main(args); it cannot be run by `bench agent`")
+        code = int(main(args) or 0)
+        if code:
+            return code
+    return 0
 
 
 # --------------------------------------------------------------------------------------

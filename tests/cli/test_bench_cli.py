@@ -73,7 +73,7 @@ def test_bench_agent_passes_its_flags_to_main(capsys, monkeypatch):
     real = importlib.import_module
     monkeypatch.setattr(importlib, "import_module",
                         lambda name, *a, **k: Fake if name == "amago_bench.agents.amago2.bench" else real(name, *a, **k))
-    code, _, _ = run(capsys, "bench", "agent", "--contexts", "16", "64", "--out", "x.json", "--quick")
+    code, _, _ = run(capsys, "bench", "agent", "--agents", "amago2", "--contexts", "16", "64", "--out", "x.json", "--quick")
     assert code == 0
     assert seen["contexts"] == [16, 64] and seen["device"] == "cpu" and seen["out"] == "x.json" and seen["quick"]
 

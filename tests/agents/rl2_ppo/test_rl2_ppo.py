@@ -289,3 +289,22 @@ def test_learns_the_x1_bandit(tmp_path, seed):
 
 
 THRESHOLD = 0.5
+
+
+# -- bench agent ---------------------------------------------------------------------------------------------
+
+
+def test_bench_agent_times_collection_and_the_ppo_update(tmp_path, capsys):
+    import json
+
+    from amago_bench.cli import main
+
+    out = tmp_path / "agent.json"
+    assert main(["bench", "agent", "--agents", "rl2-ppo-gru", "--quick", "--threads", "1", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "collect" in printed and "update" in printed and "env steps/s" in printed
+    r = json.loads((tmp_path / "agent.rl2-ppo-gru.json").read_text())
+    assert r["env_steps"] == r["config"]["num_envs"] * r["config"]["segment_len"]
+    assert r["collect_steps_per_s"] > 0 and r["update_steps_per_s"] > 0
+    assert r["epoch_steps_per_s"] == pytest.approx(r["env_steps"] / (r["collect_s"] + r["update_s"]))
+    assert not out.exists()  # amago2 was not asked for
