@@ -40,7 +40,7 @@ from typing import Any, Protocol, runtime_checkable
 import gymnasium as gym
 import numpy as np
 
-from amago_bench.errors import UserError
+from amago_bench.errors import AgentCodeError, UserError
 
 
 @dataclass(frozen=True)
@@ -211,11 +211,35 @@ def load_agent(ref: str, **kwargs: Any) -> Agent:
             mod = importlib.import_module(mod_name)
     except ImportError as exc:
         raise AgentLoadError(f"cannot import module {mod_name!r} for agent {ref!r}: {exc}") from exc
+    except UserError:
+        raise
+    except Exception as exc:  # the user's module itself fails to import (SyntaxError, NameError...)
+        raise AgentCodeError(ref, f"importing {mod_name}", exc) from exc
     try:
         obj = getattr(mod, attr)
     except AttributeError as exc:
         raise AgentLoadError(f"module {mod_name!r} has no attribute {attr!r} (agent {ref!r})") from exc
-    agent = obj(**kwargs) if callable(obj) else obj
+    if callable(obj):
+        import inspect
+
+        try:
+            inspect.signature(obj).bind(**kwargs)
+        except TypeError:
+            given = ", ".join(f"{k}=" for k in kwargs) or "no arguments"
+            what = "--checkpoint" if "checkpoint" in kwargs else "its required arguments"
+            raise AgentLoadError(f"agent {ref!r} cannot be built with {given} ({attr}{inspect.signature(obj)}); "
+                                 f"{'drop ' + what if kwargs else 'give it defaults or wrap it in a zero-argument factory'}"
+                                 ) from None
+        except ValueError:
+            pass  # no signature (builtins): just call it
+        try:
+            agent = obj(**kwargs)
+        except UserError:
+            raise
+        except Exception as exc:
+            raise AgentCodeError(ref, f"{attr}()", exc) from exc
+    else:
+        agent = obj
     missing = [m for m in ("start", "act") if not callable(getattr(agent, m, None))]
     if missing:
         raise AgentLoadError(f"agent {ref!r} lacks method(s) {', '.join(missing)}; see amago_bench.policy.Agent")

@@ -26,6 +26,7 @@ import numpy as np
 
 from amago_bench.envs.spaces import ActionError, check_actions, zeros_like_space
 from amago_bench.envs.trial import TrialEnv
+from amago_bench.errors import AgentCodeError, UserError
 from amago_bench.policy import Agent, EnvSpec, Step
 from amago_bench.suite import Split, SuiteSpec
 
@@ -134,6 +135,17 @@ def _assign(obs: Any, i: int, value: Any) -> None:
         obs[i] = value
 
 
+def _call_agent(agent: Agent, method: str, fn, *args: Any) -> Any:
+    """Call an agent method; an exception from the agent's own code becomes an AgentCodeError
+    naming the agent and the method, with the original chained for ``--debug``."""
+    try:
+        return fn(*args)
+    except UserError:
+        raise
+    except Exception as exc:
+        raise AgentCodeError(str(getattr(agent, "name", None) or type(agent).__name__), method, exc) from exc
+
+
 class Rollout:
     """Steps ``agent`` on ``envs`` through the jobs of ``jobs``; state persists across :meth:`run`
     calls, so a collector can run a fixed number of steps per epoch with trials spanning epochs."""
@@ -142,7 +154,7 @@ class Rollout:
         self.envs, self.suite, self.agent, self.jobs = envs, suite, agent, jobs
         self.n = n = envs.num_envs
         self.spec = env_spec(envs, suite)
-        agent.start(self.spec, seed)
+        _call_agent(agent, "start()", agent.start, self.spec, seed)
         self.slot: list[Job | None] = jobs.take(n)
         self.episodes: list[list[dict]] = [[] for _ in range(n)]
         obs, _ = envs.reset(options={"idle": True})  # every slot parked, then filled one by one
@@ -185,7 +197,7 @@ class Rollout:
                         new_trial=self.new_trial, new_episode=self.new_episode, episode_index=self.ep_index.copy(),
                         step_in_episode=self.t_in_ep.copy(), active=self.active.copy(),
                         trial_seed=self.trial_seed.copy())
-            actions = self._checked(self.agent.act(step))
+            actions = self._checked(_call_agent(self.agent, "act()", self.agent.act, step))
             obs, reward, terminated, truncated, info = self.envs.step(actions)  # obs: a fresh copy (copy=True)
             self.obs = _copy(obs)
             steps += 1

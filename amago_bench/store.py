@@ -473,6 +473,11 @@ class ResultsStore:
              None if dirty is None else int(dirty), host),
         )
 
+    def find_run(self, m: RunManifest) -> tuple[str, str] | None:
+        """(run id, status) of the run of manifest ``m`` if it exists; reads only."""
+        row = self._conn.execute("SELECT run_id, status FROM runs WHERE config_hash=?", (config_hash(m),)).fetchone()
+        return None if row is None else (row[0], row[1])
+
     def _require_run(self, conn: sqlite3.Connection, run_id: str) -> None:
         if conn.execute("SELECT 1 FROM runs WHERE run_id=?", (run_id,)).fetchone() is None:
             raise StoreError(f"no run {run_id!r} in {self.path}; list runs with `amago-bench runs --db {self.path}`")

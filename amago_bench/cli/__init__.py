@@ -20,12 +20,31 @@ COMMAND_MODULES = (
 )
 
 
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows defaults, except where the help text already states one or there is none to show."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if "default" in text or action.default in (None, False, argparse.SUPPRESS) or not action.option_strings:
+            return text
+        return super()._get_help_string(action)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="amago-bench",
         description="Multi-task / meta-RL benchmark harness: suites, agents, results database, leaderboards.",
     )
+    parser.add_argument("--debug", action="store_true",
+                        help=f"show full tracebacks instead of one-line errors (or set {DEBUG_ENV}=1)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    add_parser = sub.add_parser
+
+    def add_with_defaults(name: str, **kw):  # every command's --help shows each option's default
+        kw.setdefault("formatter_class", _HelpFormatter)
+        return add_parser(name, **kw)
+
+    sub.add_parser = add_with_defaults  # type: ignore[method-assign]
     for name in COMMAND_MODULES:
         try:
             mod = importlib.import_module(name)
@@ -37,22 +56,61 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: Set to 1 to get full tracebacks instead of one-line errors (same as --debug).
+DEBUG_ENV = "AMAGO_BENCH_DEBUG"
+
+
+def _sigterm(signum, frame):  # a polite kill: stop like Ctrl-C, so runs are marked interrupted
+    raise KeyboardInterrupt
+
+
+def _one_line(exc: BaseException) -> tuple[str, int]:
+    """(message, exit code) for an error that reached the top: bad input and environment faults
+    (unwritable paths, full disks, damaged or read-only databases) are the user's to fix (2)."""
+    import sqlite3
+
+    from amago_bench.errors import UserError
+
+    if isinstance(exc, UserError):
+        return str(exc), 2
+    if isinstance(exc, OSError):
+        where = exc.filename or "a file"
+        why = exc.strerror or str(exc)
+        return f"cannot use {where}: {why}; choose another path (or free space / fix permissions)", 2
+    if isinstance(exc, sqlite3.OperationalError) and "readonly" in str(exc).replace(" ", "").lower():
+        return f"the results database is read-only ({exc}); make it writable or pass --db with a writable file", 2
+    if isinstance(exc, sqlite3.DatabaseError):
+        return (f"the results database is damaged or not a database ({exc}); restore it from a backup, "
+                f"or pass --db with another file"), 2
+    return (f"internal error: {type(exc).__name__}: {exc} (re-run with --debug or {DEBUG_ENV}=1 for the traceback, "
+            f"and report it)"), 1
+
+
 def main(argv: list[str] | None = None) -> int:
+    import os
+    import signal
+
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
-    from amago_bench.errors import UserError
-
+    debug = bool(args.debug) or os.environ.get(DEBUG_ENV, "") not in ("", "0")
+    try:
+        signal.signal(signal.SIGTERM, _sigterm)
+    except ValueError:
+        pass  # not the main thread
     try:
         return int(args.func(args) or 0)
-    except UserError as exc:
-        print(f"amago-bench: error: {exc}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
         print("amago-bench: interrupted; finished work is stored, re-run the same command to resume", file=sys.stderr)
         return 130
+    except Exception as exc:
+        if debug:
+            raise
+        msg, code = _one_line(exc)
+        print(f"amago-bench: error: {msg}", file=sys.stderr)
+        return code
 
 
 if __name__ == "__main__":

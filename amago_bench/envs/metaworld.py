@@ -31,8 +31,9 @@ the two backends agree in distribution, not goal by goal.
 
 from __future__ import annotations
 
+import json
 import os
-import pickle
+import pickle  # only pickle.dumps of in-memory task data, for metaworld.Task; nothing read from disk
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -122,23 +123,76 @@ def goal_lists(benchmark: str, seed: int, use_disk_cache: bool = True) -> GoalLi
     version = metadata.version("metaworld")
     folder = cache_dir()
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{benchmark.replace(':', '_')}-seed{seed}-metaworld{version}.pkl"
+    path = folder / f"{benchmark.replace(':', '_')}-seed{seed}-metaworld{version}.json"
     with _FileLock(path.with_suffix(".lock")):
         goals = None
         if path.exists():
             try:
-                goals = pickle.loads(path.read_bytes())
-                if not isinstance(goals, GoalLists) or (goals.benchmark, goals.seed) != key:
+                goals = _goals_from_json(json.loads(path.read_text()))
+                if (goals.benchmark, goals.seed) != key:
                     goals = None
-            except Exception:  # a corrupt or stale cache file: rebuild it
+            except Exception:  # a corrupt, stale or tampered cache file: rebuild it
                 goals = None
         if goals is None:
             goals = _build(benchmark, seed)
             tmp = path.with_suffix(f".tmp{os.getpid()}")
-            tmp.write_bytes(pickle.dumps(goals))
+            tmp.write_text(json.dumps(_goals_to_json(goals)))
             tmp.replace(path)
     _GOALS[key] = goals
     return goals
+
+
+# The goal cache is plain JSON: a Task's data (a dict of rand_vec, env_cls, flags) is written as
+# values, and env classes by name, resolved only against metaworld's own v3 env classes. Task
+# objects are rebuilt in memory, so nothing read from disk is ever unpickled.
+
+
+def _task_data_to_json(data: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in data.items():
+        if isinstance(v, np.ndarray):
+            out[k] = {"ndarray": v.tolist(), "dtype": str(v.dtype)}
+        elif isinstance(v, type):
+            out[k] = {"class": v.__name__}
+        elif isinstance(v, (bool, int, float, str)) or v is None:
+            out[k] = v
+        else:
+            raise TypeError(f"cannot cache Meta-World task field {k!r} of type {type(v).__name__}")
+    return out
+
+
+def _task_data_from_json(raw: dict[str, Any], classes: dict[str, type]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in raw.items():
+        if isinstance(v, dict) and "ndarray" in v:
+            out[k] = np.asarray(v["ndarray"], dtype=np.dtype(str(v["dtype"])))
+        elif isinstance(v, dict) and "class" in v:
+            out[k] = classes[str(v["class"])]  # KeyError (not a metaworld env class): rebuild the cache
+        elif isinstance(v, (bool, int, float, str)) or v is None:
+            out[k] = v
+        else:
+            raise ValueError(f"unexpected cached value for {k!r}")
+    return out
+
+
+def _goals_to_json(goals: GoalLists) -> dict[str, Any]:
+    def table(t: dict[str, list[Any]]) -> dict[str, list[dict[str, Any]]]:
+        return {name: [_task_data_to_json(pickle.loads(task.data)) for task in tasks] for name, tasks in t.items()}
+
+    return {"benchmark": goals.benchmark, "seed": goals.seed, "train": table(goals.train), "test": table(goals.test)}
+
+
+def _goals_from_json(raw: dict[str, Any]) -> GoalLists:
+    mw = require("metaworld", "metaworld")
+    from metaworld.env_dict import ALL_V3_ENVIRONMENTS
+
+    classes = {cls.__name__: cls for cls in ALL_V3_ENVIRONMENTS.values()}
+
+    def table(t: dict[str, list[dict[str, Any]]]) -> dict[str, list[Any]]:
+        return {str(name): [mw.Task(env_name=str(name), data=pickle.dumps(_task_data_from_json(d, classes))) for d in ds]
+                for name, ds in t.items()}
+
+    return GoalLists(str(raw["benchmark"]), int(raw["seed"]), table(raw["train"]), table(raw["test"]))
 
 
 class _FileLock:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import pickle
 import sys
 import warnings
@@ -216,7 +217,7 @@ def test_train_and_test_seed_ranges_are_disjoint():
 
 def test_goal_cache_on_disk_gives_the_same_goals(metaworld_cache, monkeypatch):
     built = mwenv.goal_lists("ML1:reach-v3", 0)
-    assert list(mwenv.cache_dir().glob("ML1_reach-v3-seed0-metaworld*.pkl"))
+    assert list(mwenv.cache_dir().glob("ML1_reach-v3-seed0-metaworld*.json"))
     assert mwenv.cache_dir().parent == metaworld_cache
     monkeypatch.setattr(mwenv, "_GOALS", {})  # a fresh process: loads from disk
     loaded = mwenv.goal_lists("ML1:reach-v3", 0)
@@ -226,6 +227,28 @@ def test_goal_cache_on_disk_gives_the_same_goals(metaworld_cache, monkeypatch):
             a = [pickle.loads(g.data)["rand_vec"] for g in built.goals("reach-v3", split)]
             b = [pickle.loads(g.data)["rand_vec"] for g in other.goals("reach-v3", split)]
             assert np.array_equal(np.array(a), np.array(b))
+
+
+def test_goal_cache_never_unpickles_what_it_reads(metaworld_cache, monkeypatch, tmp_path):
+    """A planted cache file cannot run code: the cache is JSON, env classes are looked up by name
+    among metaworld's own, and a file that names anything else is rebuilt, not trusted."""
+    mwenv.goal_lists("ML1:reach-v3", 0)
+    path = next(mwenv.cache_dir().glob("ML1_reach-v3-seed0-metaworld*.json"))
+    marker = tmp_path / "pwned"
+
+    class Payload:
+        def __reduce__(self):
+            return (open, (str(marker), "w"))
+
+    path.with_suffix(".pkl").write_bytes(pickle.dumps(Payload()))  # the old format, planted
+    raw = json.loads(path.read_text())
+    raw["train"]["reach-v3"][0]["env_cls"] = {"class": "Popen"}  # not a metaworld env class
+    path.write_text(json.dumps(raw))
+    monkeypatch.setattr(mwenv, "_GOALS", {})
+    goals = mwenv.goal_lists("ML1:reach-v3", 0)
+    assert not marker.exists()
+    assert len(goals.goals("reach-v3", "train")) == 50
+    assert json.loads(path.read_text())["train"]["reach-v3"][0]["env_cls"]["class"] != "Popen"  # rebuilt
 
 
 @needs_envpool
