@@ -25,7 +25,7 @@ from amago_bench.agents.amago2.model import shapes_from_spaces
 from amago_bench.agents.rl2_ppo.config import RL2Config
 from amago_bench.agents.rl2_ppo.learner import CheckpointError, learner_from_checkpoint, read_checkpoint
 from amago_bench.agents.rl2_ppo.model import RL2Model
-from amago_bench.policy import EnvSpec, Step
+from amago_bench.policy import EnvSpec, Step, TrialRngs
 
 
 def _unsqueeze(obs: Any) -> Any:
@@ -49,7 +49,7 @@ class RL2Agent:
         self.name = cfg.name
         self.n = 0
         self.state: torch.Tensor | None = None
-        self.rngs: list[np.random.Generator] = []
+        self.rngs: TrialRngs | None = None
         self.last: dict[str, Any] = {}
 
     @property
@@ -65,8 +65,7 @@ class RL2Agent:
             raise CheckpointError(f"suite {spec.suite!r} spaces {shapes} do not match the model's {self.model.shapes}")
         self.n = spec.num_envs
         self.state = self.model.init_state(self.n, self.device)
-        # until a slot's first trial gives it a trial seed (Steps without one): seeded from ``seed``
-        self.rngs = [np.random.default_rng([int(seed), i]) for i in range(self.n)]
+        self.rngs = TrialRngs(self.n, seed)
 
     def _inputs(self, step: Step, state: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, np.ndarray, np.ndarray]:
         """Reset rows, run one GRU step: (params (N, A), value (N,), new state, prev_action (model scale), time)."""
@@ -87,9 +86,7 @@ class RL2Agent:
         self.model.eval()
         shapes = self.model.shapes
         new_trial = np.asarray(step.new_trial, bool)
-        if step.trial_seed is not None:
-            for i in np.flatnonzero(new_trial):
-                self.rngs[i] = np.random.default_rng(int(step.trial_seed[i]))
+        rngs = self.rngs.update(step)  # env i's generator, reseeded from its trial seed at its trial start
         reset = new_trial if step.active is None else new_trial | ~np.asarray(step.active, bool)
         state_in = self.state * torch.as_tensor(~reset, device=self.device, dtype=self.state.dtype)[None, :, None]
         params, value, self.state, prev, time = self._inputs(step, self.state)
@@ -97,7 +94,7 @@ class RL2Agent:
         if shapes.discrete:
             probs = params.softmax(-1).numpy().astype(np.float64)
             if self.sample:  # inverse CDF on one uniform per env from its own generator
-                u = np.array([rng.random() for rng in self.rngs])
+                u = np.array([rng.random() for rng in rngs])
                 cdf = np.cumsum(probs, -1)
                 a = np.minimum((cdf < (u * cdf[:, -1])[:, None]).sum(-1), shapes.action_dim - 1)
             else:
@@ -107,7 +104,7 @@ class RL2Agent:
         else:
             mean = params
             if self.sample:
-                z = np.stack([rng.standard_normal(shapes.action_dim) for rng in self.rngs]).astype(np.float32)
+                z = np.stack([rng.standard_normal(shapes.action_dim) for rng in rngs]).astype(np.float32)
                 raw = mean + self.model.log_std.detach().cpu().exp() * torch.from_numpy(z)
             else:
                 raw = mean

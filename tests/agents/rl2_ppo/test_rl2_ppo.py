@@ -275,20 +275,25 @@ def test_trains_and_evaluates_with_continuous_actions(tmp_path):
 # -- learning --------------------------------------------------------------------------------------------
 
 
+#: Measured at 60 epochs (61,440 env steps, 960 updates) of the small budget, 1 thread: normalised
+#: 1.00 for seeds 0 and 1 (score 4.0 of 4.0: the good arm on every pull of the scored episode),
+#: already 1.00 at 51,200 env steps; 50-90 s a seed on a shared 2-core CPU.
+THRESHOLD = 0.9
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("seed", [0, 1])
 def test_learns_the_x1_bandit(tmp_path, seed):
-    """RL^2-PPO at the small budget on the scale-probe's x1 task alone (4-armed bandit, trial of
-    2 episodes x 4 pulls, the second scored): 200 epochs = 204,800 env steps. See THRESHOLD."""
+    """RL^2-PPO at the small budget on the scale-probe's x1 task alone (4-armed bandit, trials of
+    2 episodes x 4 pulls, the second scored; the good arm must be found in the first and remembered
+    across the episode boundary). Random scores 0, the oracle 1."""
     from amago_bench.agents.rl2_ppo.trainer import train
 
     base = get_suite("scale-probe")
     spec = dataclasses.replace(base, name="scale-probe-x1", tasks=(base.task("bandit-x1"),))
-    r = train(spec, "rl2-ppo-gru", "small", seed, runs_root=tmp_path, store=False, threads=1, log=None)
+    r = train(spec, "rl2-ppo-gru", "small", seed, runs_root=tmp_path, store=False, threads=1, log=None, epochs=60)
+    assert r.env_steps == 60 * 32 * 32
     assert r.eval_scores[-1]["normalised"] >= THRESHOLD
-
-
-THRESHOLD = 0.5
 
 
 # -- bench agent ---------------------------------------------------------------------------------------------
