@@ -39,9 +39,10 @@ th button { font: inherit; font-weight: 600; background: none; border: 0; paddin
 th button:focus-visible { outline: 2px solid var(--accent); outline-offset: 2px; }
 th[aria-sort=ascending] button::after { content: " \\25B2"; }
 th[aria-sort=descending] button::after { content: " \\25BC"; }
-td.num { font-variant-numeric: tabular-nums; white-space: nowrap; }
+td { white-space: nowrap; }
+td.num { font-variant-numeric: tabular-nums; }
 td.none { color: var(--muted); font-style: italic; }
-details pre { max-width: 60rem; max-height: 24rem; overflow: auto; background: #fafafa; border: 1px solid var(--line);
+details pre { min-width: 32rem; max-width: 60rem; max-height: 24rem; overflow: auto; background: #fafafa; border: 1px solid var(--line);
   padding: .5rem; font-size: .78rem; white-space: pre-wrap; }
 .figs { display: grid; grid-template-columns: repeat(auto-fill, minmax(520px, 1fr)); gap: 1rem; }
 figure { margin: 0; border: 1px solid var(--line); padding: .5rem; }
