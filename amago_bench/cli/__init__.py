@@ -73,6 +73,8 @@ def _one_line(exc: BaseException) -> tuple[str, int]:
 
     if isinstance(exc, UserError):
         return str(exc), 2
+    if isinstance(exc, (FileExistsError, NotADirectoryError)):
+        return f"cannot create {exc.filename or 'a path'}: part of the path is a file, not a folder; choose another path", 2
     if isinstance(exc, OSError):
         where = exc.filename or "a file"
         why = exc.strerror or str(exc)

@@ -270,7 +270,19 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     from amago_bench.suite import get_suite
 
     spec = get_suite(args.suite)
+    if args.trials_per_task < 1:
+        raise UserError(f"--trials-per-task must be >= 1, got {args.trials_per_task}")
+    if args.num_envs < 1:
+        raise UserError(f"--num-envs must be >= 1, got {args.num_envs}")
+    if any(s < 0 for s in args.seeds) or len(set(args.seeds)) != len(args.seeds):
+        raise UserError(f"--seeds must be distinct and >= 0, got {args.seeds}")
     backend = args.backend or spec.default_backend
+    if backend not in spec.backends:
+        raise UserError(f"unknown backend {backend!r} for suite {spec.name!r}; valid: {', '.join(spec.backends)}")
+    if args.out is not None:
+        parent = Path(args.out).resolve().parent
+        if Path(args.out).is_dir() or not parent.is_dir():
+            raise UserError(f"--out {args.out}: give a file path in an existing folder")
     frames = []
     for split in ("train", "test"):
         for seed in args.seeds:

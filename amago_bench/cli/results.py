@@ -312,7 +312,11 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     from amago_bench.store import ResultsStore
 
-    fmt = args.fmt or ("csv" if Path(args.out).suffix.lower() == ".csv" else "parquet")
+    suffix = Path(args.out).suffix.lower()
+    if args.fmt is None and suffix not in (".csv", ".parquet", ".pq"):
+        raise UserError(f"--out {args.out}: cannot tell the format from {suffix or 'no suffix'!r}; "
+                        f"use a .csv or .parquet file name, or pass --format csv|parquet")
+    fmt = args.fmt or ("csv" if suffix == ".csv" else "parquet")
     with ResultsStore(args.db, create=False) as store:
         n = store.export(args.out, fmt, suite=args.suite, agent=args.agent, split=args.split, run_ids=args.run_ids)
     print(f"wrote {n} episode rows to {args.out} ({fmt})")

@@ -11,3 +11,38 @@ class NaNAgent:
 
     def act(self, step):
         return np.full(self.n, np.nan)
+
+
+class NeedsArg:
+    """A constructor that needs an argument the CLI cannot give."""
+
+    name = "needs-arg"
+
+    def __init__(self, width):
+        self.width = width
+
+    def start(self, spec, seed):
+        pass
+
+    def act(self, step):
+        return np.zeros(len(step.new_trial), np.int64)
+
+
+class StartRaises:
+    name = "start-raises"
+
+    def start(self, spec, seed):
+        raise RuntimeError("my model file is missing")
+
+    def act(self, step):
+        return np.zeros(len(step.new_trial), np.int64)
+
+
+class ActRaises:
+    name = "act-raises"
+
+    def start(self, spec, seed):
+        pass
+
+    def act(self, step):
+        raise KeyError("hidden")

@@ -277,3 +277,15 @@ def validate(cfg: AgentConfig, where: str = "config") -> None:
         raise ConfigError(f"{where}: bins must be >= 2, got {m.bins}")
     if not 1 <= cfg.loss.target_critics <= m.critics:
         raise ConfigError(f"{where}: target_critics must be in [1, critics={m.critics}], got {cfg.loss.target_critics}")
+    positive = {"model": ("d_model", "d_ff", "layers", "heads", "critics", "tstep_dim", "tstep_hidden", "head_hidden"),
+                "optim": ("batch_size",),
+                "train": ("num_envs", "eval_envs", "eval_trials_per_task", "eval_every", "checkpoint_every",
+                          "collect_steps", "chunk_len")}
+    for table, keys in positive.items():
+        section = getattr(cfg, table)
+        for key in keys:
+            value = getattr(section, key, None)
+            if value is not None and value < 1:
+                raise ConfigError(f"{where}: [{table}] {key} must be >= 1, got {value}")
+    if cfg.train.epochs < 0 or cfg.train.updates_per_epoch < 0:
+        raise ConfigError(f"{where}: [train] epochs and updates_per_epoch must be >= 0")

@@ -1,0 +1,127 @@
+"""Bad input through the real CLI: exit code 2, one line that names the fix, no traceback, and
+every database and checkpoint file byte-identical afterwards."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+GOOD_SUITE = (ROOT / "amago_bench/data/suites/scale-probe.toml").read_text()
+
+
+def _cli(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+    env.pop("AMAGO_BENCH_DEBUG", None)
+    return subprocess.run([sys.executable, "-m", "amago_bench.cli", *args], cwd=cwd, env=env, capture_output=True,
+                          text=True, timeout=300)
+
+
+def _digests(folder: Path) -> dict[str, str]:
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file() and not p.name.endswith(("-wal", "-shm"))}
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory) -> Path:
+    """A folder with a results database holding one finished run, a checkpoint-like file,
+    a plain file (for paths under a file), and broken suite/agent files."""
+    d = tmp_path_factory.mktemp("bad-input")
+    r = _cli(["evaluate", "--suite", "scale-probe", "--trials-per-task", "1", "--db", "r.db", "--no-progress"], d)
+    assert r.returncode == 0, r.stderr
+    (d / "ckpt.pt").write_bytes(b"not a checkpoint at all")
+    (d / "afile").write_text("x")
+    (d / "bad-syntax.toml").write_text("name = [")
+    (d / "zero-arms.toml").write_text(GOOD_SUITE.replace('name = "scale-probe"', 'name = "zero-arms"', 1)
+                                      .replace("n_arms = 4", "n_arms = 0"))
+    (d / "agent-num-envs-0.toml").write_text('extends = "amago2"\nname = "zero-envs"\n[train]\nnum_envs = 0\n')
+    (d / "agent-typo.toml").write_text('extends = "amago2"\nname = "typo"\n[model]\nd_modle = 3\n')
+    (d / "corrupt.db").write_bytes(b"SQLite format 3\x00" + os.urandom(8192))
+    return d
+
+
+EVAL = ["evaluate", "--suite", "scale-probe", "--trials-per-task", "1", "--db", "r.db", "--no-progress"]
+TRAIN = ["train", "--suite", "scale-probe", "--budget", "smoke", "--epochs", "1", "--runs", "runs", "--db", "r.db"]
+
+# (case id, arguments, words the one-line message must contain: the fix)
+CASES = [
+    ("seed-negative", [*EVAL, "--seeds", "-1"], ">= 0"),
+    ("seed-twice", [*EVAL, "--seeds", "0", "0"], "twice"),
+    ("trials-zero", ["evaluate", "--suite", "scale-probe", "--trials-per-task", "0", "--db", "r.db"], ">= 1"),
+    ("num-envs-zero", [*EVAL, "--num-envs", "0"], ">= 1"),
+    ("task-unknown", [*EVAL, "--tasks", "nope"], "bandit-x1"),
+    ("task-twice", [*EVAL, "--tasks", "bandit-x1", "bandit-x1"], "once"),
+    ("suite-unknown", ["evaluate", "--suite", "nope", "--db", "r.db"], "known: "),
+    ("suite-bad-toml", ["evaluate", "--suite", "bad-syntax.toml", "--db", "r.db"], "bad-syntax.toml"),
+    ("suite-task-kwargs", ["evaluate", "--suite", "zero-arms.toml", "--db", "r.db", "--no-progress"], "kwargs"),
+    ("backend-unknown", [*EVAL, "--backend", "nope"], "valid: "),
+    ("split-unknown", [*EVAL, "--split", "nope"], "choose from"),
+    ("agent-unknown", [*EVAL, "--agent", "nope"], "module:attr"),
+    ("agent-no-module", [*EVAL, "--agent", "no_such_module_xyz:Agent"], "cannot import"),
+    ("agent-no-attr", [*EVAL, "--agent", "tests.cli.agents:Missing"], "no attribute"),
+    ("agent-ctor-arg", [*EVAL, "--agent", "tests.cli.agents:NeedsArg"], "defaults"),
+    ("agent-start-raises", [*EVAL, "--agent", "tests.cli.agents:StartRaises"], "start() raised RuntimeError"),
+    ("random-with-checkpoint", [*EVAL, "--checkpoint", "ckpt.pt"], "drop it"),
+    ("checkpoint-missing", [*EVAL, "--agent", "amago2", "--checkpoint", "nope.pt"], "fix the path"),
+    ("checkpoint-garbage", [*EVAL, "--agent", "amago2", "--checkpoint", "ckpt.pt"], "checkpoint"),
+    ("checkpoint-with-user-agent", [*EVAL, "--agent", "tests.cli.agents:NaNAgent", "--checkpoint", "ckpt.pt"], "--checkpoint"),
+    ("db-is-folder", [*EVAL[:-3], "--db", ".", "--no-progress"], "file path"),
+    ("db-under-file", [*EVAL[:-3], "--db", "afile/x.db", "--no-progress"], "choose another path"),
+    ("db-corrupt", [*EVAL[:-3], "--db", "corrupt.db", "--no-progress"], "--db"),
+    ("train-device", [*TRAIN, "--device", "tpu"], "cpu"),
+    ("train-epochs-negative", [*TRAIN[:-6], "--epochs", "-1", "--runs", "runs", "--db", "r.db"], ">= 0"),
+    ("train-agent-unknown", [*TRAIN, "--agent", "nope"], "amago-bench agents"),
+    ("train-agent-num-envs-0", [*TRAIN, "--agent", "agent-num-envs-0.toml"], "num_envs"),
+    ("train-agent-typo", [*TRAIN, "--agent", "agent-typo.toml"], "d_model"),
+    ("train-budget", [*TRAIN, "--budget", "huge"], "choose from"),
+    ("train-runs-under-file", [*TRAIN[:-4], "--runs", "afile/runs", "--db", "r.db"], "choose another path"),
+    ("train-suite-unknown", ["train", "--suite", "nope", "--runs", "runs", "--db", "r.db"], "known: "),
+    ("export-xlsx", ["export", "--out", "x.xlsx", "--db", "r.db"], ".csv or .parquet"),
+    ("report-out-under-file", ["report", "--suite", "scale-probe", "--out", "afile/rep", "--db", "r.db"], "--out"),
+    ("calibrate-trials-zero", ["calibrate", "--suite", "scale-probe", "--trials-per-task", "0"], ">= 1"),
+    ("calibrate-out-under-file", ["calibrate", "--suite", "scale-probe", "--out", "afile/x.json"], "existing folder"),
+    ("leaderboard-suite-unknown", ["leaderboard", "--suite", "nope", "--db", "r.db"], "known: "),
+]
+
+
+@pytest.mark.parametrize("args,fix", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_bad_input_exits_2_with_one_line_and_changes_nothing(home, args, fix):
+    before = _digests(home)
+    r = _cli(args, home)
+    after = {k: v for k, v in _digests(home).items() if k in before}
+    assert r.returncode == 2, (r.returncode, r.stdout[-500:], r.stderr[-2000:])
+    lines = [ln for ln in r.stderr.strip().splitlines() if ln.strip()]
+    last = lines[-1]
+    assert "Traceback" not in r.stderr, r.stderr
+    assert fix in last, last
+    assert after == before, "a stored file changed"
+    new = set(_digests(home)) - set(before)
+    assert not [n for n in new if n.endswith((".db", ".pt"))], new
+
+
+def test_debug_shows_the_agent_traceback(home):
+    env_args = [*EVAL, "--agent", "tests.cli.agents:StartRaises"]
+    r = _cli(["--debug", *env_args], home)
+    assert r.returncode != 0 and "Traceback" in r.stderr and "my model file is missing" in r.stderr
+
+
+def test_agent_failing_mid_run_marks_the_run_failed_with_the_reason(home):
+    import sqlite3
+
+    r = _cli([*EVAL[:-3], "--db", "fail.db", "--no-progress", "--agent", "tests.cli.agents:ActRaises"], home)
+    assert r.returncode == 2 and "act() raised KeyError" in r.stderr.strip().splitlines()[-1]
+    with sqlite3.connect(home / "fail.db") as conn:
+        rows = conn.execute("SELECT status, reason FROM runs").fetchall()
+    assert rows == [] or (rows[0][0] == "failed" and "KeyError" in rows[0][1])
+
+
+def test_rerun_of_a_finished_evaluation_changes_no_stored_byte(home):
+    before = _digests(home)
+    r = _cli(EVAL, home)
+    assert r.returncode == 0 and "nothing to run" in r.stderr
+    assert {k: v for k, v in _digests(home).items() if k in before} == before
