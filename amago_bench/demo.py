@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
               "--trials-per-task", "100", "--seeds", "0", "1", "2", *progress, *db])
     step("Leaderboard: scale-probe", ["leaderboard", "--suite", "scale-probe", "--metric", "iqm", *db])
     step("Leaderboard: popgym27", ["leaderboard", "--suite", "popgym27", "--metric", "iqm", *db])
-    step("Figures and tables", ["report", "--suite", "scale-probe", "--out", args.out, *db])
+    step("Figures, tables and the leaderboard page (every suite in the database)", ["report", "--out", args.out, *db])
     print("\nNote: each trained agent is one training seed; its leaderboard 'seeds' are evaluation seeds, so its "
           "interval shows evaluation noise, not training-seed variance. Train more seeds (--seed N) for that.")
     print(f"\nDone. Figures and tables are in {args.out}/; results in {args.db} "

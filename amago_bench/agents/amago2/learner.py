@@ -27,13 +27,26 @@ class CheckpointError(UserError, ValueError):
     """A checkpoint is missing, truncated, or belongs to another suite/model shape."""
 
 
+def default_threads() -> int:
+    """``OMP_NUM_THREADS`` when set, else ``min(2, idle cores)``: the cores not already busy by the
+    1-minute load average, at least 1. More threads rarely help these small models, and threads
+    that fight other processes for busy cores slow everything down many times over."""
+    env = os.environ.get("OMP_NUM_THREADS", "").strip()
+    if env.isdigit() and int(env) > 0:
+        return int(env)
+    cores = os.cpu_count() or 1
+    try:
+        busy = os.getloadavg()[0]
+    except (AttributeError, OSError):
+        busy = 0.0
+    return max(1, min(2, cores - int(round(busy))))
+
+
 def set_threads(threads: int | None = None) -> int:
     """Set torch's CPU threads and return the number used: ``threads`` when given, else
-    ``OMP_NUM_THREADS`` when set, else ``min(2, cpu count)`` (more threads than that rarely
-    help these small models, and on a shared machine they fight for cores)."""
+    :func:`default_threads`."""
     if threads is None or threads <= 0:
-        env = os.environ.get("OMP_NUM_THREADS", "").strip()
-        threads = int(env) if env.isdigit() and int(env) > 0 else min(2, os.cpu_count() or 1)
+        threads = default_threads()
     torch.set_num_threads(int(threads))
     return int(threads)
 
