@@ -67,51 +67,51 @@ class RL2Agent:
         self.state = self.model.init_state(self.n, self.device)
         self.rngs = TrialRngs(self.n, seed)
 
-    def _inputs(self, step: Step, state: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, np.ndarray, np.ndarray]:
-        """Reset rows, run one GRU step: (params (N, A), value (N,), new state, prev_action (model scale), time)."""
-        shapes, dev = self.model.shapes, self.device
+    @staticmethod
+    def _reset_mask(step: Step) -> np.ndarray:
+        """(N,) bool: the rows whose memory is cleared before this step (a trial starts; parked slots keep none)."""
         reset = np.asarray(step.new_trial, bool)
-        if step.active is not None:
-            reset = reset | ~np.asarray(step.active, bool)  # parked slots keep no memory
+        return reset if step.active is None else reset | ~np.asarray(step.active, bool)
+
+    def _forward(self, step: Step, state: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, np.ndarray, np.ndarray]:
+        """One GRU step from ``state`` (reset rows zeroed first): (params (N, A), value (N,), new
+        state, prev_action (model scale), time features), tensors on the model's device."""
+        shapes, dev = self.model.shapes, self.device
         time = time_features(step.step_in_episode, step.episode_index, step.new_episode, shapes)
         prev = actions_to_unit(np.asarray(step.prev_action), shapes)
-        obs = _unsqueeze(obs_to_torch(step.obs, dev))
         params, value, new_state = self.model(
-            obs, torch.as_tensor(prev, device=dev)[:, None], torch.as_tensor(step.prev_reward, device=dev, dtype=torch.float32)[:, None],
-            torch.as_tensor(time, device=dev)[:, None], torch.as_tensor(reset, device=dev)[:, None], state)
+            _unsqueeze(obs_to_torch(step.obs, dev)), torch.as_tensor(prev, device=dev)[:, None],
+            torch.as_tensor(step.prev_reward, device=dev, dtype=torch.float32)[:, None],
+            torch.as_tensor(time, device=dev)[:, None], torch.as_tensor(self._reset_mask(step), device=dev)[:, None], state)
         return params[:, 0], value[:, 0], new_state, prev, time
 
     @torch.no_grad()
     def act(self, step: Step) -> np.ndarray:
         self.model.eval()
-        shapes = self.model.shapes
-        new_trial = np.asarray(step.new_trial, bool)
+        shapes, dev = self.model.shapes, self.device
         rngs = self.rngs.update(step)  # env i's generator, reseeded from its trial seed at its trial start
-        reset = new_trial if step.active is None else new_trial | ~np.asarray(step.active, bool)
-        state_in = self.state * torch.as_tensor(~reset, device=self.device, dtype=self.state.dtype)[None, :, None]
-        params, value, self.state, prev, time = self._inputs(step, self.state)
-        params = params.float().cpu()
+        reset = self._reset_mask(step)
+        state_in = self.state * torch.as_tensor(~reset, device=dev, dtype=self.state.dtype)[None, :, None]
+        params, value, self.state, prev, time = self._forward(step, self.state)
         if shapes.discrete:
-            probs = params.softmax(-1).numpy().astype(np.float64)
+            probs = params.float().softmax(-1).cpu().numpy().astype(np.float64)
             if self.sample:  # inverse CDF on one uniform per env from its own generator
                 u = np.array([rng.random() for rng in rngs])
                 cdf = np.cumsum(probs, -1)
                 a = np.minimum((cdf < (u * cdf[:, -1])[:, None]).sum(-1), shapes.action_dim - 1)
             else:
                 a = probs.argmax(-1)
-            raw = torch.as_tensor(a, dtype=torch.long)
+            raw = torch.as_tensor(a, dtype=torch.long, device=dev)
             env_action = a.astype(np.int64)
         else:
-            mean = params
+            raw = params.float()  # the mean
             if self.sample:
                 z = np.stack([rng.standard_normal(shapes.action_dim) for rng in rngs]).astype(np.float32)
-                raw = mean + self.model.log_std.detach().cpu().exp() * torch.from_numpy(z)
-            else:
-                raw = mean
-            env_action = actions_from_unit(np.clip(raw.numpy(), -1.0, 1.0), shapes).astype(np.float32)
-        logp, _ = self.model.log_prob_entropy(params, raw)
-        self.last = {"state": state_in, "reset": reset, "prev_action": prev, "time": time, "action": raw.numpy(),
-                     "logp": logp.numpy(), "value": value.float().cpu().numpy()}
+                raw = raw + self.model.log_std.exp() * torch.from_numpy(z).to(dev)
+            env_action = actions_from_unit(np.clip(raw.cpu().numpy(), -1.0, 1.0), shapes).astype(np.float32)
+        logp, _ = self.model.log_prob_entropy(params.float(), raw)
+        self.last = {"state": state_in, "reset": reset, "prev_action": prev, "time": time, "action": raw.cpu().numpy(),
+                     "logp": logp.cpu().numpy(), "value": value.float().cpu().numpy()}
         return env_action
 
     @torch.no_grad()
@@ -119,7 +119,7 @@ class RL2Agent:
         """V of ``step`` for every env (N,), from the current memory, which is left unchanged (the
         bootstrap value after a segment)."""
         self.model.eval()
-        _, value, _, _, _ = self._inputs(step, self.state.clone())
+        _, value, _, _, _ = self._forward(step, self.state.clone())
         return value.float().cpu().numpy()
 
 

@@ -277,7 +277,7 @@ def test_trains_and_evaluates_with_continuous_actions(tmp_path):
 
 #: Measured at 60 epochs (61,440 env steps, 960 updates) of the small budget, 1 thread: normalised
 #: 1.00 for seeds 0 and 1 (score 4.0 of 4.0: the good arm on every pull of the scored episode),
-#: already 1.00 at 51,200 env steps; 50-90 s a seed on a shared 2-core CPU.
+#: already 1.00 at 51,200 env steps; 25-90 s a seed on a shared 2-core CPU.
 THRESHOLD = 0.9
 
 
