@@ -172,6 +172,7 @@ BUILTIN_AGENTS: dict[str, str] = {
     "random": "amago_bench.policy:RandomAgent",
     "probe-oracle": "amago_bench.policy:ProbeOracle",
     "amago2": "amago_bench.agents.amago2.agent:from_checkpoint",
+    "rl2-ppo-gru": "amago_bench.agents.rl2_ppo.agent:from_checkpoint",
 }
 
 

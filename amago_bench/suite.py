@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Literal, Mapping
 
 from amago_bench.envs.metaworld_suites import ML1_PREFIX, ml1_suite_data  # data only: never imports metaworld
-from amago_bench.errors import SuiteError, UserError
+from amago_bench.errors import SuiteError
 from amago_bench.resources import data_dir, find_data_file
 
 Split = Literal["train", "test"]

@@ -144,6 +144,21 @@ def evaluation_entry(agent: Any, spec: SuiteSpec, seed: int, trials_per_task: in
             "score": {t: float(v) for t, v in ts["score"].items()}}
 
 
+PROGRESS_NAME = "progress.json"
+
+
+def write_progress(out: Path, counters: dict[str, Any], epochs: int) -> None:
+    """A plain-text summary of a run's counters next to its checkpoint (epoch, env steps, wall
+    seconds): job matrices read it for throughput and ETAs without loading torch."""
+    import json
+
+    doc = {"epoch": int(counters["epoch"]), "epochs": int(epochs), "env_steps": int(counters["env_steps"]),
+           "wall_s": round(float(counters.get("wall_s", 0.0)), 3)}
+    tmp = out / (PROGRESS_NAME + ".tmp")
+    tmp.write_text(json.dumps(doc))
+    tmp.replace(out / PROGRESS_NAME)
+
+
 def training_manifest(spec: SuiteSpec, agent_name: str, agent_config: dict[str, Any], seed: int, budget: str,
                       trials_per_task: int, num_envs: int) -> dict[str, Any]:
     """The results-store manifest of a training run's evaluations."""
@@ -152,4 +167,4 @@ def training_manifest(spec: SuiteSpec, agent_name: str, agent_config: dict[str, 
                 backend=spec.default_backend, budget=budget, trial_protocol=spec.trial_protocol)
 
 
-__all__ = ["train", "run_dir", "TrainResult", "RunRecorder", "evaluation_entry", "training_manifest", "CHECKPOINT_NAME"]
+__all__ = ["write_progress", "PROGRESS_NAME", "train", "run_dir", "TrainResult", "RunRecorder", "evaluation_entry", "training_manifest", "CHECKPOINT_NAME"]

@@ -19,6 +19,8 @@ TRAINERS: dict[str, str] = {
     "amago2": "amago_bench.agents.amago2.trainer:train",
     "rl2-ppo": "amago_bench.agents.rl2_ppo.trainer:train",
 }
+#: Agent config kind -> the built-in agent (amago_bench.policy.BUILTIN_AGENTS) that evaluates its checkpoints.
+EVAL_AGENTS: dict[str, str] = {"amago2": "amago2", "rl2-ppo": "rl2-ppo-gru"}
 #: The kind of a config file that does not say (and does not extend one that does).
 DEFAULT_KIND = "amago2"
 #: Agents that are evaluated but not trained, listed beside the configs.

@@ -17,6 +17,7 @@ COMMAND_MODULES = (
     "amago_bench.cli.train",       # train
     "amago_bench.cli.bench",       # bench envs | agent, parity
     "amago_bench.cli.report",      # report
+    "amago_bench.cli.matrix",      # reproduce, study
 )
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import sys
 from pathlib import Path
 
 from amago_bench.cli.common import add_db
@@ -91,137 +90,17 @@ def cmd_suites(args: argparse.Namespace) -> int:
     return 0
 
 
-def _agent_and_config(args: argparse.Namespace):
-    from amago_bench.policy import load_agent
-
-    kwargs = {}
-    config: dict = {"ref": args.agent}
-    if args.checkpoint:
-        ck = Path(args.checkpoint)
-        if not ck.exists():
-            raise UserError(f"checkpoint {ck} does not exist; train one with `amago-bench train` or fix the path")
-        kwargs["checkpoint"] = str(ck)
-        config["checkpoint"] = str(ck.resolve())
-        config["checkpoint_sha256"] = _sha256(ck)
-    agent = load_agent(args.agent, **kwargs)
-    return agent, config
-
-
-def _sha256(path: Path) -> str:
-    import hashlib
-
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()[:16]
-
-
-def _check_evaluate_args(args: argparse.Namespace, spec) -> str:
-    """Every check on an evaluation's input that can fail before a run is opened; returns the backend."""
-    bad_seeds = [s for s in args.seeds if s < 0]
-    if bad_seeds:
-        raise UserError(f"--seeds must be >= 0, got {bad_seeds}")
-    if len(set(args.seeds)) != len(args.seeds):
-        raise UserError(f"--seeds names a seed twice ({args.seeds}); give each seed once")
-    if args.trials_per_task < 1:
-        raise UserError(f"--trials-per-task must be >= 1, got {args.trials_per_task}")
-    if args.num_envs < 1:
-        raise UserError(f"--num-envs must be >= 1, got {args.num_envs}")
-    if args.tasks:
-        if len(set(args.tasks)) != len(args.tasks):
-            raise UserError(f"--tasks names a task twice ({' '.join(args.tasks)}); give each task once")
-        for t in args.tasks:
-            if not spec.task(t).in_split(args.split):
-                raise UserError(f"task {t!r} is not in the {args.split} split of {spec.name!r}; "
-                                f"{args.split} tasks: {', '.join(spec.task_names(args.split))}")
-    backend = args.backend or spec.default_backend
-    if backend not in spec.backends:
-        raise UserError(f"unknown backend {backend!r} for suite {spec.name!r}; valid: {', '.join(spec.backends)}")
-    return backend
-
-
-def _preflight_envs(spec, split: str, backend: str, tasks) -> None:
-    """Build and reset one env of every task to evaluate, so a missing package, an unknown env or
-    task kwargs the env rejects fail here, before any run is opened."""
-    from amago_bench.envs.trial import TrialEnv
-
-    for name in tasks or spec.task_names(split):
-        env = None
-        try:
-            env = TrialEnv(spec, split, task=name, backend=backend)
-            env.reset(seed=0)
-        except UserError:
-            raise
-        except Exception as exc:
-            raise UserError(f"suite {spec.name!r}, task {name!r}: the env cannot be built or reset "
-                            f"({type(exc).__name__}: {exc}); fix the task's env_id/kwargs in {spec.path or 'the suite'}"
-                            ) from exc
-        finally:
-            if env is not None:
-                env.close()
-
-
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    import pandas as pd
-
-    from amago_bench.envs.spaces import space_from_spec
-    from amago_bench.evaluate import evaluate
-    from amago_bench.policy import EnvSpec
-    from amago_bench.rollout import _call_agent
+    from amago_bench.jobs import EvalRequest, run_evaluation
     from amago_bench.scoring import task_summary
-    from amago_bench.store import ResultsStore, RunManifest
     from amago_bench.suite import get_suite
 
     spec = get_suite(args.suite)
-    backend = _check_evaluate_args(args, spec)
-    if args.checkpoint and args.agent in ("random", "probe-oracle"):
-        raise UserError(f"agent {args.agent!r} takes no --checkpoint; drop it (or use --agent amago2)")
-    _preflight_envs(spec, args.split, backend, args.tasks)
-    agent, config = _agent_and_config(args)
-    obs_space, act_space = space_from_spec(spec.observation), space_from_spec(spec.action)
-    _call_agent(agent, "start()", agent.start,  # an agent that cannot start fails before a run is opened
-                EnvSpec(spec.name, obs_space, act_space, args.num_envs, spec.trial.episodes, spec.trial.max_episode_steps),
-                args.seeds[0])
-    total = len(args.tasks or spec.task_names(args.split)) * args.trials_per_task
-    store = ResultsStore(args.db)
-    frames = []
-    try:
-        for seed in args.seeds:
-            manifest = RunManifest(
-                kind="evaluate", agent=str(getattr(agent, "name", None) or args.agent),  # e.g. "dep-dep" from its checkpoint
-                agent_config=config, suite=spec.name, suite_hash=spec.spec_hash, split=args.split, seed=seed,
-                trials_per_task=args.trials_per_task, num_envs=args.num_envs, backend=backend,
-                tasks=tuple(args.tasks) if args.tasks else None, trial_protocol=spec.trial_protocol,
-            )
-            found = store.find_run(manifest)
-            if found is not None and found[1] == "finished" and len(store.completed_trials(found[0])) >= total:
-                print(f"run {found[0]} (seed {seed}): complete, {total} trials stored; nothing to run", file=sys.stderr)
-                frames.append(store.episodes(run_ids=[found[0]]))
-                continue
-            run_id = store.open_run(manifest)
-            done = store.completed_trials(run_id)
-            if done:
-                print(f"run {run_id} (seed {seed}): resuming, {len(done)} of {total} trials already stored", file=sys.stderr)
-            try:
-                evaluate(
-                    agent, spec, split=args.split, trials_per_task=args.trials_per_task, seed=seed,
-                    num_envs=args.num_envs, vector=args.vector, backend=backend, tasks=args.tasks, skip=done,
-                    on_trial=lambda job, eps, rid=run_id: store.add_trial(rid, job.task, job.trial, eps),
-                    progress=not args.no_progress,
-                )
-            except KeyboardInterrupt:
-                store.finish_run(run_id, "interrupted", reason="KeyboardInterrupt (Ctrl-C or SIGTERM); "
-                                 "re-run the same command to resume")
-                raise
-            except BaseException as exc:
-                store.finish_run(run_id, "failed", reason=f"{type(exc).__name__}: {exc}")
-                raise
-            store.finish_run(run_id)
-            frames.append(store.episodes(run_ids=[run_id]))
-    finally:
-        store.close()
-    episodes = pd.concat(frames, ignore_index=True)
+    req = EvalRequest(suite=args.suite, agent=args.agent, checkpoint=args.checkpoint, split=args.split,
+                      seeds=tuple(args.seeds), trials_per_task=args.trials_per_task,
+                      tasks=tuple(args.tasks) if args.tasks else None, num_envs=args.num_envs, vector=args.vector,
+                      backend=args.backend, db=args.db, progress=not args.no_progress)
+    episodes = run_evaluation(req, spec)
     summary = task_summary(episodes, spec)
     if args.json:
         print(json.dumps(json.loads(summary.reset_index().to_json(orient="records")), indent=1))

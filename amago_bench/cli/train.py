@@ -61,5 +61,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         tasks = ", ".join(f"{t} {v:.2f}" for t, v in last["tasks"].items())
         print(f"last evaluation (test split, {last['env_steps']} env steps): mean normalised {last['normalised']:.3f} [{tasks}]")
     print(f"checkpoint: {res.checkpoint}")
-    print(f"evaluate it: amago-bench evaluate --suite {args.suite} --agent amago2 --checkpoint {res.checkpoint}")
+    from amago_bench.agents import EVAL_AGENTS, config_kind
+
+    print(f"evaluate it: amago-bench evaluate --suite {args.suite} --agent {EVAL_AGENTS[config_kind(args.agent)]} "
+          f"--checkpoint {res.checkpoint}")
     return 0

@@ -13,7 +13,7 @@ import pandas as pd
 PALETTE = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000")
 
 
-def _new_ax(width: float = 7.0, height: float = 4.0):
+def new_ax(width: float = 7.0, height: float = 4.0):
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(width, height), dpi=120)
@@ -32,7 +32,7 @@ def plot_task_scores(df: pd.DataFrame, ax=None, ylabel: str = "normalised score"
     ``reported`` (optional) columns: agent, task, value, label - the paper's numbers, drawn as
     labelled markers over the bar of the same agent (or beside the group for another method).
     """
-    ax = ax if ax is not None else _new_ax(max(6.0, 0.45 * df["task"].nunique() * max(1, df["agent"].nunique())), 4.2)
+    ax = ax if ax is not None else new_ax(max(6.0, 0.45 * df["task"].nunique() * max(1, df["agent"].nunique())), 4.2)
     tasks = list(dict.fromkeys(df["task"]))
     agents = list(dict.fromkeys(df["agent"]))
     col = colours(agents)
@@ -63,7 +63,7 @@ def plot_aggregate(df: pd.DataFrame, ax=None, xlabel: str = "IQM of normalised s
 
     ``df`` columns: agent, estimate, lower, upper.
     """
-    ax = ax if ax is not None else _new_ax(6.0, 1.8 + 0.45 * len(df))
+    ax = ax if ax is not None else new_ax(6.0, 1.8 + 0.45 * len(df))
     agents = list(df["agent"])
     col = colours(agents)
     for i, row in enumerate(df.itertuples(index=False)):
@@ -82,7 +82,7 @@ def plot_learning_curve(df: pd.DataFrame, ax=None, ylabel: str = "normalised sco
 
     ``df`` columns: label, env_steps, estimate, lower, upper.
     """
-    ax = ax if ax is not None else _new_ax(6.5, 4.0)
+    ax = ax if ax is not None else new_ax(6.5, 4.0)
     labels = list(dict.fromkeys(df["label"]))
     col = colours(labels)
     for label in labels:
@@ -148,7 +148,7 @@ def plot_curve_band(df: pd.DataFrame, ax=None, ylabel: str = "", reported: pd.Da
     agent, env_steps, value, label: drawn as labelled diamonds; the x axis turns logarithmic
     when they lie far beyond the measured steps.
     """
-    ax = ax if ax is not None else _new_ax(6.5, 4.0)
+    ax = ax if ax is not None else new_ax(6.5, 4.0)
     agents = list(dict.fromkeys(list(df["agent"]) + (list(reported["agent"]) if reported is not None else [])))
     col = colours(agents)
     for agent in dict.fromkeys(df["agent"]):
@@ -173,7 +173,7 @@ def plot_heatmap(df: pd.DataFrame, ax=None, label: str = "success %", vmax: floa
     """Tasks x agents heatmap of ``df`` (columns agent, task, value), values written in cells."""
     tasks = list(dict.fromkeys(df["task"]))
     agents = list(dict.fromkeys(df["agent"]))
-    ax = ax if ax is not None else _new_ax(2.5 + 1.1 * len(agents), 1.5 + 0.22 * len(tasks))
+    ax = ax if ax is not None else new_ax(2.5 + 1.1 * len(agents), 1.5 + 0.22 * len(tasks))
     grid = df.pivot_table(index="task", columns="agent", values="value", aggfunc="first").reindex(index=tasks,
                                                                                                     columns=agents)
     vals = grid.to_numpy(float)
@@ -201,7 +201,7 @@ def plot_attempts(df: pd.DataFrame, ax=None, ylabel: str = "normalised score", r
     tasks = list(dict.fromkeys(df["task"]))
     agents = list(dict.fromkeys(df["agent"]))
     atts = sorted(df["attempt"].astype(int).unique())
-    ax = ax if ax is not None else _new_ax(max(6.0, 0.5 * len(tasks) * len(agents) * len(atts)), 4.2)
+    ax = ax if ax is not None else new_ax(max(6.0, 0.5 * len(tasks) * len(agents) * len(atts)), 4.2)
     col = colours(agents)
     n = len(agents) * len(atts)
     width = 0.8 / max(1, n)
@@ -243,7 +243,7 @@ def plot_split_boxes(df: pd.DataFrame, ax=None, ylabel: str = "2-episode return"
     """
     agents = list(dict.fromkeys(df["agent"]))
     splits = [s for s in ("train", "test") if s in set(df["split"])]
-    ax = ax if ax is not None else _new_ax(max(5.0, 1.2 * len(agents) * len(splits) + 2), 4.2)
+    ax = ax if ax is not None else new_ax(max(5.0, 1.2 * len(agents) * len(splits) + 2), 4.2)
     col = colours(agents)
     pos, data, cols, ticks = [], [], [], []
     for si, split in enumerate(splits):
@@ -287,7 +287,7 @@ def plot_intervals(df: pd.DataFrame, ax=None, xlabel: str = "normalised score"):
     """
     metrics = list(dict.fromkeys(df["metric"]))
     agents = list(dict.fromkeys(df["agent"]))
-    ax = ax if ax is not None else _new_ax(6.5, 1.2 + 0.3 * len(df) + 0.3 * len(metrics))
+    ax = ax if ax is not None else new_ax(6.5, 1.2 + 0.3 * len(df) + 0.3 * len(metrics))
     col = colours(agents)
     y, ticks, labels = 0.0, [], []
     for metric in metrics:
@@ -313,7 +313,7 @@ def plot_intervals(df: pd.DataFrame, ax=None, xlabel: str = "normalised score"):
 def plot_profiles(df: pd.DataFrame, ax=None, xlabel: str = "normalised score threshold tau"):
     """Performance profiles: fraction of run x task scores above tau, one line per agent with a
     95% band. ``df`` columns: agent, tau, estimate, lower, upper."""
-    ax = ax if ax is not None else _new_ax(6.0, 4.0)
+    ax = ax if ax is not None else new_ax(6.0, 4.0)
     agents = list(dict.fromkeys(df["agent"]))
     col = colours(agents)
     for agent in agents:
@@ -333,7 +333,7 @@ def plot_improvement(df: pd.DataFrame, ax=None):
 
     ``df`` columns: x, y, estimate, lower, upper.
     """
-    ax = ax if ax is not None else _new_ax(6.0, 1.2 + 0.4 * max(1, len(df)))
+    ax = ax if ax is not None else new_ax(6.0, 1.2 + 0.4 * max(1, len(df)))
     agents = list(dict.fromkeys(list(df["x"]) + list(df["y"])))
     col = colours(agents)
     for i, r in enumerate(df.itertuples(index=False)):

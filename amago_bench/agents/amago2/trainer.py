@@ -35,7 +35,8 @@ from amago_bench.errors import UserError
 from amago_bench.policy import Step
 from amago_bench.rollout import Job, RandomJobs, Rollout, make_vector_env, row
 from amago_bench.suite import SuiteSpec
-from amago_bench.train import CHECKPOINT_NAME, RunRecorder, TrainResult, evaluation_entry, run_dir, training_manifest
+from amago_bench.train import (CHECKPOINT_NAME, RunRecorder, TrainResult, evaluation_entry, run_dir, training_manifest,
+                               write_progress)
 
 
 def epsilon_at(cfg: AgentConfig, env_steps: int) -> float:
@@ -230,6 +231,7 @@ def train(
         return wall0 + time.perf_counter() - t0
 
     status, reason = "failed", "unknown"
+    first_epoch = counters["epoch"]
     try:
         for epoch in range(counters["epoch"], tc.epochs):
             # -- collect ------------------------------------------------------------------------
@@ -271,7 +273,9 @@ def train(
                     writer.add_scalar(f"train/return/{t}", float(np.mean(v)), counters["env_steps"])
                 writer.add_scalar("train/epsilon", collect_agent.epsilon, counters["env_steps"])
             loss = f" | loss {np.mean(metrics['loss/total']):.3f}" if metrics else ""
-            log(f"epoch {epoch + 1}/{tc.epochs} | env steps {counters['env_steps']} | updates {learner.updates} | "
+            done_here = epoch + 1 - first_epoch
+            eta = (time.perf_counter() - t0) / done_here * (tc.epochs - epoch - 1)
+            log(f"epoch {epoch + 1}/{tc.epochs} | ETA {_clock(eta)} | env steps {counters['env_steps']} | updates {learner.updates} | "
                 f"replay {len(replay)} traj | eps {collect_agent.epsilon:.2f}{loss}{summary}")
             # -- checkpoint -----------------------------------------------------------------------
             counters["epoch"] = epoch + 1
@@ -280,6 +284,7 @@ def train(
                 save_checkpoint(ckpt_path, learner, spec.name, spec.spec_hash,
                                 {"counters": dict(counters), "rng": rng_state(rng), "replay_next_id": replay.next_id,
                                  "budget": budget, "seed": seed})
+                write_progress(out, counters, tc.epochs)
         status, reason = "finished", None
     except KeyboardInterrupt:
         status, reason = "interrupted", "KeyboardInterrupt (Ctrl-C or SIGTERM); re-run the same command to resume"
@@ -299,3 +304,14 @@ def train(
                          "budget": budget, "seed": seed})
     return TrainResult(out, ckpt_path, counters["epoch"], counters["env_steps"], learner.updates,
                        time.perf_counter() - t0, counters["eval_scores"], counters["run_id"])
+
+
+def _clock(seconds: float) -> str:
+    m, s = divmod(int(round(seconds)), 60)
+    return f"{m // 60}:{m % 60:02d}:{s:02d}" if m >= 60 else f"{m}:{s:02d}"
+
+
+def planned_env_steps(spec: SuiteSpec, agent: str, budget: str) -> int:
+    """Env steps of collection a training run of ``agent`` on ``spec`` at ``budget`` takes."""
+    t = load_config(agent, spec.name, spec.family, budget).train
+    return t.epochs * t.collect_steps * t.num_envs

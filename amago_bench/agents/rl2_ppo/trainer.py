@@ -34,7 +34,8 @@ from amago_bench.envs.spaces import space_from_spec
 from amago_bench.errors import UserError
 from amago_bench.rollout import RandomJobs, Rollout, make_vector_env
 from amago_bench.suite import SuiteSpec
-from amago_bench.train import CHECKPOINT_NAME, RunRecorder, TrainResult, evaluation_entry, run_dir, training_manifest
+from amago_bench.train import (CHECKPOINT_NAME, RunRecorder, TrainResult, evaluation_entry, run_dir, training_manifest,
+                               write_progress)
 
 
 def train(
@@ -163,6 +164,7 @@ def train(
             counters["wall_s"] = wall()
             if (epoch + 1) % tc.checkpoint_every == 0 or epoch + 1 == tc.epochs:
                 save()
+                write_progress(out, counters, tc.epochs)
         status, reason = "finished", None
     except KeyboardInterrupt:
         status, reason = "interrupted", "KeyboardInterrupt (Ctrl-C or SIGTERM); re-run the same command to resume"
@@ -180,3 +182,9 @@ def train(
         save()
     return TrainResult(out, ckpt_path, counters["epoch"], counters["env_steps"], learner.updates,
                        time.perf_counter() - t0, counters["eval_scores"], counters["run_id"])
+
+
+def planned_env_steps(spec: SuiteSpec, agent: str, budget: str) -> int:
+    """Env steps of collection a training run of ``agent`` on ``spec`` at ``budget`` takes."""
+    t = load_config(agent, spec.name, spec.family, budget).train
+    return t.epochs * t.segment_len * t.num_envs

@@ -171,6 +171,12 @@ def test_set_threads_respects_argument_then_omp_then_default(monkeypatch):
         assert set_threads(None) == 1 and torch.get_num_threads() == 1
         assert set_threads(2) == 2 and torch.get_num_threads() == 2  # an explicit value wins
         monkeypatch.delenv("OMP_NUM_THREADS")
-        assert set_threads(None) == min(2, os.cpu_count() or 1)
+        monkeypatch.setattr(os, "cpu_count", lambda: 4)
+        monkeypatch.setattr(os, "getloadavg", lambda: (0.2, 0.0, 0.0))
+        assert set_threads(None) == 2  # an idle machine: two threads
+        monkeypatch.setattr(os, "getloadavg", lambda: (3.1, 0.0, 0.0))
+        assert set_threads(None) == 1  # three of four cores busy: one thread
+        monkeypatch.setattr(os, "getloadavg", lambda: (9.0, 0.0, 0.0))
+        assert set_threads(None) == 1  # never fewer than one
     finally:
         torch.set_num_threads(before)
