@@ -31,21 +31,27 @@ class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
         return super()._get_help_string(action)
 
 
+class _Parser(argparse.ArgumentParser):
+    """Every (sub)command's parser: --help shows each option's default (subparsers inherit the class)."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        fc = kwargs.get("formatter_class") or argparse.HelpFormatter
+        if fc is argparse.HelpFormatter:
+            kwargs["formatter_class"] = _HelpFormatter
+        elif not issubclass(fc, _HelpFormatter):  # keep e.g. raw descriptions, add the defaults
+            kwargs["formatter_class"] = type(
+                f"{fc.__name__}WithDefaults", (fc, _HelpFormatter), {})
+        super().__init__(*args, **kwargs)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="amago-bench",
         description="Multi-task / meta-RL benchmark harness: suites, agents, results database, leaderboards.",
     )
     parser.add_argument("--debug", action="store_true",
                         help=f"show full tracebacks instead of one-line errors (or set {DEBUG_ENV}=1)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    add_parser = sub.add_parser
-
-    def add_with_defaults(name: str, **kw):  # every command's --help shows each option's default
-        kw.setdefault("formatter_class", _HelpFormatter)
-        return add_parser(name, **kw)
-
-    sub.add_parser = add_with_defaults  # type: ignore[method-assign]
     for name in COMMAND_MODULES:
         try:
             mod = importlib.import_module(name)

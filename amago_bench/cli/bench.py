@@ -70,6 +70,21 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="torch CPU threads (default: $OMP_NUM_THREADS if set, else min(2, CPU count))")
     p.set_defaults(func=cmd_bench_agent)
 
+    p = bsub.add_parser(
+        "load",
+        help="training time idle vs beside one CPU-bound process, with the default thread choice",
+        description="Runs the same short training run twice in fresh processes: once on an otherwise idle machine, "
+        "once while one other CPU-bound process runs, each with the default torch thread count (or --threads), and "
+        "prints both wall times and their ratio. Run it on an otherwise idle machine.",
+    )
+    p.add_argument("--suite", default="scale-probe", help="suite to train on")
+    p.add_argument("--agent", default="amago2", help="agent config")
+    p.add_argument("--budget", default="small", choices=("smoke", "small", "paper"), help="training budget")
+    p.add_argument("--epochs", type=int, default=8, help="epochs of the budget to run (a short, representative slice)")
+    p.add_argument("--threads", type=int, default=None, help="torch threads (default: the trainer's own choice)")
+    p.add_argument("--out", default=None, help="also write the numbers to this JSON file")
+    p.set_defaults(func=cmd_bench_load)
+
     p = sub.add_parser(
         "parity",
         help="compare a suite's official and EnvPool backends (spaces, first obs, random-score distributions)",
@@ -116,6 +131,58 @@ def cmd_bench_agent(args: argparse.Namespace) -> int:
 
 # --------------------------------------------------------------------------------------
 # parity
+
+
+def _burn() -> None:  # one CPU-bound process: what a busy machine looks like to the trainer
+    x = 0
+    while True:
+        x = (x * 1103515245 + 12345) % 2147483648
+
+
+def cmd_bench_load(args: argparse.Namespace) -> int:
+    import json
+    import multiprocessing as mp
+    import os
+    import subprocess
+    import sys
+    import tempfile
+    import time
+
+    if args.epochs < 1:
+        raise UserError(f"--epochs must be >= 1, got {args.epochs}")
+
+    def one_run(tag: str) -> float:
+        with tempfile.TemporaryDirectory() as tmp:
+            cmd = [sys.executable, "-m", "amago_bench.cli", "train", "--suite", args.suite, "--agent", args.agent,
+                   "--budget", args.budget, "--epochs", str(args.epochs), "--runs", tmp, "--no-store"]
+            if args.threads:
+                cmd += ["--threads", str(args.threads)]
+            env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}  # let the trainer choose
+            t0 = time.perf_counter()
+            subprocess.run(cmd, env=env, check=True, stdout=subprocess.DEVNULL)
+            sec = time.perf_counter() - t0
+        print(f"{tag:32s} {sec:8.1f} s", flush=True)
+        return sec
+
+    print(f"training {args.agent} on {args.suite}, budget {args.budget}, {args.epochs} epochs, "
+          f"threads {args.threads or 'default'}; {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}")
+    idle = one_run("idle")
+    burner = mp.get_context("spawn").Process(target=_burn, daemon=True)
+    burner.start()
+    try:
+        time.sleep(5)  # let the load average see it
+        busy = one_run("beside one CPU-bound process")
+    finally:
+        burner.terminate()
+        burner.join()
+    print(f"ratio busy / idle: {busy / idle:.2f}")
+    if args.out:
+        from pathlib import Path
+
+        Path(args.out).write_text(json.dumps({"idle_s": idle, "busy_s": busy, "ratio": busy / idle, "suite": args.suite,
+                                              "agent": args.agent, "budget": args.budget, "epochs": args.epochs,
+                                              "threads": args.threads, "cpus": os.cpu_count()}, indent=1))
+    return 0
 
 
 def cmd_parity(args: argparse.Namespace) -> int:
