@@ -18,7 +18,7 @@ import pandas as pd
 from amago_bench.envs.spaces import space_from_spec
 from amago_bench.errors import UserError
 from amago_bench.evaluate import evaluate
-from amago_bench.policy import EnvSpec, load_agent
+from amago_bench.policy import BUILTIN_AGENTS, EnvSpec, load_agent
 from amago_bench.rollout import _call_agent
 from amago_bench.store import ResultsStore, RunManifest
 from amago_bench.suite import SuiteSpec, get_suite
@@ -44,6 +44,8 @@ class EvalRequest:
     backend: str | None = None
     db: str | None = None
     progress: bool = True
+    rerun: bool = False
+    """Evaluate again: replace a stored run of the same manifest (its episodes are deleted first)."""
 
 
 def agent_and_config(agent_ref: str, checkpoint: str | None) -> tuple[Any, dict[str, Any]]:
@@ -58,7 +60,25 @@ def agent_and_config(agent_ref: str, checkpoint: str | None) -> tuple[Any, dict[
         config["checkpoint"] = str(ck.resolve())
         config["checkpoint_sha256"] = _sha256(ck)
     agent = load_agent(agent_ref, **kwargs)
+    version = getattr(agent, "version", None)
+    if version is not None:  # an agent may state its version: a new version is a new run
+        config["version"] = str(version)
+    if agent_ref not in BUILTIN_AGENTS:  # a user's agent: its code is part of its identity
+        code = _code_file(agent)
+        if code is not None:
+            config["code"] = _sha256(code)
     return agent, config
+
+
+def _code_file(agent: Any) -> Path | None:
+    """The source file of the agent's class (edited code makes a new run, not 'nothing to run')."""
+    import inspect
+
+    try:
+        f = inspect.getsourcefile(type(agent))
+    except (TypeError, OSError):
+        return None
+    return Path(f) if f and Path(f).is_file() else None
 
 
 def _sha256(path: Path) -> str:
@@ -142,6 +162,10 @@ def run_evaluation(args: EvalRequest, spec: SuiteSpec | None = None, log: Callab
                 tasks=args.tasks, trial_protocol=spec.trial_protocol,
             )
             found = store.find_run(manifest)
+            if found is not None and args.rerun:
+                n = store.delete_run(found[0])
+                log(f"run {found[0]} (seed {seed}): --rerun, deleted its {n} stored episodes; evaluating again")
+                found = None
             if found is not None and found[1] == "finished" and len(store.completed_trials(found[0])) >= total:
                 log(f"run {found[0]} (seed {seed}): complete, {total} trials stored; nothing to run")
                 frames.append(store.episodes(run_ids=[found[0]]))

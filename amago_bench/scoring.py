@@ -394,10 +394,9 @@ def leaderboard(
         if unknown:
             raise ScoringError(f"results name task(s) {unknown} that suite {suite.name!r} does not have; "
                                "they were recorded with another version of the suite file")
-        configs_per_agent = g.groupby("agent")["agent_config"].nunique()
         group_rows = []
         for (agent, cfg), e in g.groupby(["agent", "agent_config"], sort=True):
-            label = agent if configs_per_agent[agent] == 1 else f"{agent} [{_short_hash(cfg)}]"
+            label = agent_label(agent, cfg, g.loc[g["agent"] == agent, "agent_config"])
             e = _one_run_per_seed(e, label)
             ts = trial_scores(e, suite)
             if score == "normalised" and ts["normalised"].isna().any():
@@ -422,6 +421,36 @@ def leaderboard(
             out_rows.append({"group": gi + 1, "rank": rank, **row, "metric": metric, "score": score,
                              **{f"key_{k}": v for k, v in kd.items()}})
     return pd.DataFrame(out_rows)
+
+
+def _config_tag(config: str) -> str:
+    c = json.loads(config or "{}")
+    parts = []
+    if c.get("version") is not None:
+        parts.append(f"v{c['version']}")
+    if c.get("checkpoint"):
+        ck = c["checkpoint"].replace("\\", "/").rstrip("/").split("/")
+        parts.append(ck[-2] if len(ck) > 1 else ck[-1])  # the run folder, e.g. amago2-small-seed1
+    if c.get("code"):
+        parts.append(f"code {str(c['code'])[:8]}")
+    if not parts and c.get("ref"):
+        parts.append(str(c["ref"]))
+    return ", ".join(parts)
+
+
+def agent_label(agent: str, config: str, configs: Sequence[str]) -> str:
+    """The name a table shows for ``agent`` run with ``config`` (JSON text), given every config
+    the same agent name has in the table: the bare name when there is one, else the name plus
+    what tells this config apart in words (its version, checkpoint run folder, code hash or
+    reference), with the config hash added only when those words do not."""
+    distinct = sorted(set(configs))
+    if len(distinct) <= 1:
+        return agent
+    tags = {c: _config_tag(c) for c in distinct}
+    tag = tags[config]
+    if not tag or list(tags.values()).count(tag) > 1:
+        tag = f"{tag}, config {_short_hash(config)}" if tag else f"config {_short_hash(config)}"
+    return f"{agent} ({tag})"
 
 
 def _short_hash(text: str) -> str:

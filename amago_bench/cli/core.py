@@ -34,6 +34,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--backend", default=None, help="env backend (default: the suite's default)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.add_argument("--rerun", action="store_true",
+                   help="evaluate again even if stored: replaces the stored run of this exact command "
+                        "(a user agent's edited code or a changed `version` attribute makes a new run by itself)")
     add_db(p)
     p.set_defaults(func=cmd_evaluate)
 
@@ -99,7 +102,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     req = EvalRequest(suite=args.suite, agent=args.agent, checkpoint=args.checkpoint, split=args.split,
                       seeds=tuple(args.seeds), trials_per_task=args.trials_per_task,
                       tasks=tuple(args.tasks) if args.tasks else None, num_envs=args.num_envs, vector=args.vector,
-                      backend=args.backend, db=args.db, progress=not args.no_progress)
+                      backend=args.backend, db=args.db, progress=not args.no_progress, rerun=args.rerun)
     episodes = run_evaluation(req, spec)
     summary = task_summary(episodes, spec)
     if args.json:

@@ -10,7 +10,6 @@ Shapes: a score matrix is (R, T) - R seeds (one run each), T tasks - as in ``sco
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 import warnings
@@ -51,14 +50,13 @@ def groups(episodes: pd.DataFrame) -> list[pd.DataFrame]:
 
 
 def entries(group: pd.DataFrame, suite: SuiteSpec) -> list[Entry]:
-    """The entries of one comparable group, labelled as the leaderboard labels them (an agent
-    with several configs gets ``agent [config hash]``); one run per seed."""
+    """The entries of one comparable group, labelled as the leaderboard labels them
+    (:func:`amago_bench.scoring.agent_label`); one run per seed."""
     g = group.copy()
     g["agent_config"] = g["agent_config"].fillna("{}")
-    per_agent = g.groupby("agent")["agent_config"].nunique()
     out = []
     for (agent, cfg), e in g.groupby(["agent", "agent_config"], sort=True):
-        label = agent if per_agent[agent] == 1 else f"{agent} [{hashlib.sha256(cfg.encode()).hexdigest()[:8]}]"
+        label = scoring.agent_label(agent, cfg, g.loc[g["agent"] == agent, "agent_config"])
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", scoring.MissingDataWarning)
             e = scoring._one_run_per_seed(e, label)
