@@ -27,7 +27,7 @@ from amago_bench.agents import EVAL_AGENTS, TRAINERS, config_kind
 from amago_bench.errors import UserError
 from amago_bench.jobs import UNTRAINED, EvalRequest, run_evaluation
 from amago_bench.suite import get_suite
-from amago_bench.train import CHECKPOINT_NAME, PROGRESS_NAME, run_dir, train
+from amago_bench.train import CHECKPOINT_NAME, PROGRESS_NAME, format_clock, run_dir, train
 
 #: Training env steps per wall second (collection, updates and evaluations together) by agent
 #: kind at the small budgets, measured with `amago-bench study scale` on scale-probe on a 2-core
@@ -161,9 +161,9 @@ def dry_run(cfg: MatrixConfig, out: Callable[[str], None] = print) -> list[Matri
         steps, sec = estimate_seconds(job, cfg)
         left = sec * (1 - _done_fraction(job, cfg))
         total += left
-        out(f"{k:<4d} {job.agent:22s} {job.suite:24s} {job.seed:4d} {steps:12,d} {_clock(sec):>10s}  "
+        out(f"{k:<4d} {job.agent:22s} {job.suite:24s} {job.seed:4d} {steps:12,d} {format_clock(sec):>10s}  "
             f"{_done_fraction(job, cfg):4.0%}")
-    out(f"{len(jobs)} jobs, about {_clock(total)} of wall time left at the measured rates "
+    out(f"{len(jobs)} jobs, about {format_clock(total)} of wall time left at the measured rates "
         f"(one process; split with --shard i/n across cores)")
     return jobs
 
@@ -179,10 +179,10 @@ def run(cfg: MatrixConfig, log: Callable[[str], None] | None = None, progress: b
         left = sum(estimates[k - 1:])
         elapsed = time.perf_counter() - t0
         scale = elapsed / spent_est if spent_est > 0 and elapsed > 0 else 1.0  # learn from the jobs so far
-        log(f"[{k}/{len(jobs)}] {job.label()}: est. {_clock(est * scale)}; matrix ETA {_clock(left * scale)}")
+        log(f"[{k}/{len(jobs)}] {job.label()}: est. {format_clock(est * scale)}; matrix ETA {format_clock(left * scale)}")
         _run_job(job, cfg, log, progress)
         spent_est += est
-    log(f"matrix done: {len(jobs)} jobs in {_clock(time.perf_counter() - t0)}")
+    log(f"matrix done: {len(jobs)} jobs in {format_clock(time.perf_counter() - t0)}")
     return jobs
 
 
@@ -202,7 +202,3 @@ def _run_job(job: MatrixJob, cfg: MatrixConfig, log: Callable[[str], None], prog
 def checkpoint_of(job: MatrixJob, cfg: MatrixConfig) -> Path:
     return run_dir(cfg.runs_root, job.suite, _agent_name(job.agent), job.budget, job.seed) / CHECKPOINT_NAME
 
-
-def _clock(seconds: float) -> str:
-    m, s = divmod(int(round(seconds)), 60)
-    return f"{m // 60}:{m % 60:02d}:{s:02d}" if m >= 60 else f"{m}:{s:02d}"

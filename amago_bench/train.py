@@ -23,6 +23,12 @@ from amago_bench.suite import SuiteSpec, get_suite
 
 CHECKPOINT_NAME = "checkpoint.pt"
 
+def format_clock(seconds: float) -> str:
+    """Seconds as a wall clock for progress lines and ETAs: ``m:ss``, or ``h:mm:ss`` from an hour."""
+    m, s = divmod(int(round(seconds)), 60)
+    return f"{m // 60}:{m % 60:02d}:{s:02d}" if m >= 60 else f"{m}:{s:02d}"
+
+
 def run_dir(root: str | Path, suite: str, agent: str, budget: str, seed: int) -> Path:
     return Path(root) / suite / f"{agent}-{budget}-seed{seed}"
 
@@ -167,4 +173,4 @@ def training_manifest(spec: SuiteSpec, agent_name: str, agent_config: dict[str, 
                 backend=spec.default_backend, budget=budget, trial_protocol=spec.trial_protocol)
 
 
-__all__ = ["write_progress", "PROGRESS_NAME", "train", "run_dir", "TrainResult", "RunRecorder", "evaluation_entry", "training_manifest", "CHECKPOINT_NAME"]
+__all__ = ["format_clock", "write_progress", "PROGRESS_NAME", "train", "run_dir", "TrainResult", "RunRecorder", "evaluation_entry", "training_manifest", "CHECKPOINT_NAME"]

@@ -1,11 +1,10 @@
 """AMAGO-2 configuration: frozen dataclasses, and agent configs as data in ``amago_bench/data/agents/*.toml``.
 
 A config file has four tables (``[model]``, ``[loss]``, ``[optim]``, ``[train]``) whose keys are
-the fields below, plus overrides that are applied in this order:
-
-1. ``[suites.<suite name or family>.<table>]`` - the paper's per-suite settings;
-2. ``[budgets.<smoke|small|paper>.<table>]`` - the compute budget (model size, run length);
-3. ``[budgets.<budget>.suites.<suite name or family>.<table>]`` - a budget's per-suite tweaks.
+the fields below, plus per-suite and per-budget overrides layered as every agent config's (see
+:mod:`amago_bench.agents.configfile`): ``[suites.<suite name or family>.<table>]`` (the paper's
+per-suite settings), then ``[budgets.<smoke|small|paper>.<table>]`` (the compute budget: model
+size, run length), then ``[budgets.<budget>.suites.<suite name or family>.<table>]``.
 
 ``extends = "amago2"`` starts from another baseline file (the loss variants are two switches
 on the same agent: ``dep-dep.toml`` is ``amago2`` with ``[loss] critic = "dep"``, ``actor = "dep"``).
@@ -15,20 +14,19 @@ An unknown key is an error that lists the valid ones.
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Mapping, get_args, get_type_hints
+from typing import Any, Literal, Mapping, get_args
 
-from amago_bench.agents import AgentConfigError, config_path, read_config
+from amago_bench.agents import config_path, read_config
+from amago_bench.agents.configfile import (BUDGETS, Budget, ConfigError, apply_layers, build_sections, check_budget,
+                                           check_keys)
 
-BUDGETS = ("smoke", "small", "paper")
-Budget = Literal["smoke", "small", "paper"]
+__all__ = ["BUDGETS", "Budget", "ConfigError", "PRECISIONS", "Precision", "ModelConfig", "LossConfig", "OptimConfig",
+           "TrainConfig", "AgentConfig", "load_config", "validate"]
+
 Precision = Literal["auto", "bf16", "fp32"]
 PRECISIONS: tuple[str, ...] = get_args(Precision)
-
-
-class ConfigError(AgentConfigError):
-    """A config file or key is wrong; the message names the fix."""
 
 
 @dataclass(frozen=True)
@@ -162,81 +160,19 @@ class AgentConfig:
     @staticmethod
     def from_dict(data: Mapping[str, Any]) -> "AgentConfig":
         """Inverse of :meth:`to_dict` (checks every key)."""
-        parts = {}
-        for name, cls in _TABLES.items():
-            parts[name] = _build(cls, data.get(name, {}), f"[{name}]")
-        return AgentConfig(name=str(data.get("name", "amago2")), **parts)
+        return AgentConfig(name=str(data.get("name", "amago2")), **build_sections(_TABLES, data))
 
 
 _TABLES: dict[str, type] = {"model": ModelConfig, "loss": LossConfig, "optim": OptimConfig, "train": TrainConfig}
 
 
-def _coerce(cls: type, key: str, value: Any, where: str) -> Any:
-    hint = get_type_hints(cls)[key]
-    origin = getattr(hint, "__origin__", None)
-    if origin is Literal:
-        if value not in get_args(hint):
-            raise ConfigError(f"{where}: key {key!r} must be one of {', '.join(map(repr, get_args(hint)))}, got {value!r}")
-        return value
-    if hint is bool:
-        if not isinstance(value, bool):
-            raise ConfigError(f"{where}: key {key!r} must be true or false, got {value!r}")
-        return value
-    if hint is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"{where}: key {key!r} must be an integer, got {value!r}")
-        return value
-    if hint is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(f"{where}: key {key!r} must be a number, got {value!r}")
-        return float(value)
-    if hint is str:
-        return str(value)
-    if origin is tuple:
-        if not isinstance(value, (list, tuple)) or not all(isinstance(v, (int, float)) for v in value):
-            raise ConfigError(f"{where}: key {key!r} must be a list of numbers, got {value!r}")
-        return tuple(float(v) for v in value)
-    return value
-
-
-def _build(cls: type, values: Mapping[str, Any], where: str, base: Any = None) -> Any:
-    valid = [f.name for f in fields(cls)]
-    unknown = sorted(set(values) - set(valid))
-    if unknown:
-        raise ConfigError(f"{where}: unknown key(s) {', '.join(map(repr, unknown))}; valid: {', '.join(valid)}")
-    clean = {k: _coerce(cls, k, v, where) for k, v in values.items()}
-    return dataclasses.replace(base, **clean) if base is not None else cls(**clean)
-
-
-def _apply(cfg: AgentConfig, tables: Mapping[str, Any], where: str) -> AgentConfig:
-    unknown = sorted(set(tables) - set(_TABLES))
-    if unknown:
-        raise ConfigError(f"{where}: unknown table(s) {', '.join(map(repr, unknown))}; valid: {', '.join(_TABLES)}")
-    parts = {name: _build(cls, tables.get(name, {}), f"{where} [{name}]", getattr(cfg, name)) for name, cls in _TABLES.items()}
-    return dataclasses.replace(cfg, **parts)
-
-
-def _suite_tables(raw: Mapping[str, Any], suite: str, family: str, where: str) -> list[tuple[str, Mapping]]:
-    if not isinstance(raw, Mapping):
-        raise ConfigError(f"{where}: 'suites' must be a table of suite (or family) names")
-    out = []
-    for key in (family, suite):  # family first, then the exact suite name wins
-        if key and key in raw:
-            out.append((f"{where}.{key}", raw[key]))
-    return out
-
-
 def load_config(agent: str, suite: str = "", family: str = "", budget: str = "paper", directory: Path | None = None,
                 _seen: tuple[str, ...] = ()) -> AgentConfig:
     """Resolve ``amago_bench/data/agents/<agent>.toml`` for one suite and budget into an :class:`AgentConfig`."""
-    if budget not in BUDGETS:
-        raise ConfigError(f"unknown budget {budget!r}; valid: {', '.join(BUDGETS)}")
+    check_budget(budget)
     path = config_path(agent, directory)
     raw = read_config(path)
-    allowed = {"name", "description", "kind", "extends", "suites", "budgets", *_TABLES}
-    unknown = sorted(set(raw) - allowed)
-    if unknown:
-        raise ConfigError(f"{path}: unknown key(s) {', '.join(map(repr, unknown))}; valid: {', '.join(sorted(allowed))}")
+    check_keys(raw, {"name", "description", "kind", "extends", "suites", "budgets", *_TABLES}, path)
     name = str(raw.get("name", path.stem))
     if "extends" in raw:
         parent = str(raw["extends"])
@@ -246,18 +182,7 @@ def load_config(agent: str, suite: str = "", family: str = "", budget: str = "pa
     else:
         cfg = AgentConfig()
     where = str(path)
-    layers: list[tuple[str, Mapping]] = [(where, {k: raw[k] for k in _TABLES if k in raw})]
-    layers += _suite_tables(raw.get("suites", {}), suite, family, f"{where} [suites]")
-    budgets = raw.get("budgets", {})
-    unknown_b = sorted(set(budgets) - set(BUDGETS))
-    if unknown_b:
-        raise ConfigError(f"{where} [budgets]: unknown budget(s) {', '.join(map(repr, unknown_b))}; valid: {', '.join(BUDGETS)}")
-    b = dict(budgets.get(budget, {}))
-    b_suites = b.pop("suites", {})
-    layers.append((f"{where} [budgets.{budget}]", b))
-    layers += _suite_tables(b_suites, suite, family, f"{where} [budgets.{budget}.suites]")
-    for w, tables in layers:
-        cfg = _apply(cfg, tables, w)
+    cfg = apply_layers(cfg, _TABLES, raw, where, suite, family, budget)
     cfg = dataclasses.replace(cfg, name=name)
     validate(cfg, where)
     return cfg

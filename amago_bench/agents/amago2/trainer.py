@@ -35,8 +35,8 @@ from amago_bench.errors import UserError
 from amago_bench.policy import Step
 from amago_bench.rollout import Job, RandomJobs, Rollout, make_vector_env, row
 from amago_bench.suite import SuiteSpec
-from amago_bench.train import (CHECKPOINT_NAME, RunRecorder, TrainResult, evaluation_entry, run_dir, training_manifest,
-                               write_progress)
+from amago_bench.train import (CHECKPOINT_NAME, RunRecorder, TrainResult, evaluation_entry, format_clock, run_dir,
+                               training_manifest, write_progress)
 
 
 def epsilon_at(cfg: AgentConfig, env_steps: int) -> float:
@@ -275,7 +275,7 @@ def train(
             loss = f" | loss {np.mean(metrics['loss/total']):.3f}" if metrics else ""
             done_here = epoch + 1 - first_epoch
             eta = (time.perf_counter() - t0) / done_here * (tc.epochs - epoch - 1)
-            log(f"epoch {epoch + 1}/{tc.epochs} | ETA {_clock(eta)} | env steps {counters['env_steps']} | updates {learner.updates} | "
+            log(f"epoch {epoch + 1}/{tc.epochs} | ETA {format_clock(eta)} | env steps {counters['env_steps']} | updates {learner.updates} | "
                 f"replay {len(replay)} traj | eps {collect_agent.epsilon:.2f}{loss}{summary}")
             # -- checkpoint -----------------------------------------------------------------------
             counters["epoch"] = epoch + 1
@@ -304,11 +304,6 @@ def train(
                          "budget": budget, "seed": seed})
     return TrainResult(out, ckpt_path, counters["epoch"], counters["env_steps"], learner.updates,
                        time.perf_counter() - t0, counters["eval_scores"], counters["run_id"])
-
-
-def _clock(seconds: float) -> str:
-    m, s = divmod(int(round(seconds)), 60)
-    return f"{m // 60}:{m % 60:02d}:{s:02d}" if m >= 60 else f"{m}:{s:02d}"
 
 
 def planned_env_steps(spec: SuiteSpec, agent: str, budget: str) -> int:

@@ -1,11 +1,11 @@
 """RL^2-PPO configuration: frozen dataclasses, read from ``amago_bench/data/agents/rl2-ppo-gru.toml``.
 
 The file has ``kind = "rl2-ppo"`` and four tables (``[model]``, ``[ppo]``, ``[optim]``,
-``[train]``) whose keys are the fields below; overrides apply in the same order as for amago2
-(see :mod:`amago_bench.agents.amago2.config`): ``[suites.<suite or family>.<table>]``, then
+``[train]``) whose keys are the fields below; overrides apply in the same order as for every
+agent config (see :mod:`amago_bench.agents.configfile`): ``[suites.<suite or family>.<table>]``, then
 ``[budgets.<smoke|small|paper>.<table>]``, then ``[budgets.<budget>.suites.<suite or family>.<table>]``.
-Keys are checked by the same builder as amago2's: an unknown key or a wrong type is an error that
-lists the valid ones. Every check of a resolved config is in :func:`validate`.
+Keys are checked by the one config builder (:func:`amago_bench.agents.configfile.build`): an
+unknown key or a wrong type is an error that lists the valid ones. Every check of a resolved config is in :func:`validate`.
 """
 
 from __future__ import annotations
@@ -16,8 +16,7 @@ from pathlib import Path
 from typing import Any, Literal, Mapping
 
 from amago_bench.agents import config_path, read_config
-# The mapping -> frozen-dataclass builder and the per-suite table lookup are amago2's (one way to build a config).
-from amago_bench.agents.amago2.config import BUDGETS, ConfigError, _build, _suite_tables
+from amago_bench.agents.configfile import ConfigError, apply_layers, build_sections, check_budget, check_keys
 
 KIND = "rl2-ppo"
 """The ``kind`` key of an RL^2-PPO agent config file."""
@@ -113,8 +112,7 @@ class RL2Config:
     @staticmethod
     def from_dict(data: Mapping[str, Any]) -> "RL2Config":
         """Inverse of :meth:`to_dict` (checks every key)."""
-        parts = {name: _build(cls, data.get(name, {}), f"[{name}]") for name, cls in _TABLES.items()}
-        cfg = RL2Config(name=str(data.get("name", "rl2-ppo-gru")), **parts)
+        cfg = RL2Config(name=str(data.get("name", "rl2-ppo-gru")), **build_sections(_TABLES, data))
         validate(cfg)
         return cfg
 
@@ -122,41 +120,17 @@ class RL2Config:
 _TABLES: dict[str, type] = {"model": ModelConfig, "ppo": PPOConfig, "optim": OptimConfig, "train": TrainConfig}
 
 
-def _apply(cfg: RL2Config, tables: Mapping[str, Any], where: str) -> RL2Config:
-    unknown = sorted(set(tables) - set(_TABLES))
-    if unknown:
-        raise ConfigError(f"{where}: unknown table(s) {', '.join(map(repr, unknown))}; valid: {', '.join(_TABLES)}")
-    parts = {name: _build(cls, tables.get(name, {}), f"{where} [{name}]", getattr(cfg, name)) for name, cls in _TABLES.items()}
-    return dataclasses.replace(cfg, **parts)
-
-
 def load_config(agent: str = "rl2-ppo-gru", suite: str = "", family: str = "", budget: str = "paper",
                 directory: Path | None = None) -> RL2Config:
     """Resolve ``amago_bench/data/agents/<agent>.toml`` (``kind = "rl2-ppo"``) for one suite and budget."""
-    if budget not in BUDGETS:
-        raise ConfigError(f"unknown budget {budget!r}; valid: {', '.join(BUDGETS)}")
+    check_budget(budget)
     path = config_path(agent, directory)
     raw = read_config(path)
     where = str(path)
     if raw.get("kind") != KIND:
         raise ConfigError(f"{where}: kind is {raw.get('kind')!r}, not {KIND!r}; an RL^2-PPO config needs kind = \"{KIND}\"")
-    allowed = {"kind", "name", "description", "suites", "budgets", *_TABLES}
-    unknown = sorted(set(raw) - allowed)
-    if unknown:
-        raise ConfigError(f"{where}: unknown key(s) {', '.join(map(repr, unknown))}; valid: {', '.join(sorted(allowed))}")
-    cfg = RL2Config()
-    layers: list[tuple[str, Mapping]] = [(where, {k: raw[k] for k in _TABLES if k in raw})]
-    layers += _suite_tables(raw.get("suites", {}), suite, family, f"{where} [suites]")
-    budgets = raw.get("budgets", {})
-    unknown_b = sorted(set(budgets) - set(BUDGETS))
-    if unknown_b:
-        raise ConfigError(f"{where} [budgets]: unknown budget(s) {', '.join(map(repr, unknown_b))}; valid: {', '.join(BUDGETS)}")
-    b = dict(budgets.get(budget, {}))
-    b_suites = b.pop("suites", {})
-    layers.append((f"{where} [budgets.{budget}]", b))
-    layers += _suite_tables(b_suites, suite, family, f"{where} [budgets.{budget}.suites]")
-    for w, tables in layers:
-        cfg = _apply(cfg, tables, w)
+    check_keys(raw, {"kind", "name", "description", "suites", "budgets", *_TABLES}, where)
+    cfg = apply_layers(RL2Config(), _TABLES, raw, where, suite, family, budget)
     cfg = dataclasses.replace(cfg, name=str(raw.get("name", path.stem)))
     validate(cfg, where)
     return cfg

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from amago_bench.agents.amago2.config import ConfigError
 from amago_bench.agents.amago2.model import shapes_from_spaces
+from amago_bench.agents.configfile import ConfigError
 from amago_bench.agents.rl2_ppo.agent import RL2Agent, from_checkpoint
 from amago_bench.agents.rl2_ppo.collector import SegmentCollector
 from amago_bench.agents.rl2_ppo.config import ModelConfig, PPOConfig, RL2Config, load_config
