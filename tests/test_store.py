@@ -302,8 +302,8 @@ def test_concurrent_writers_lose_nothing(tmp_path):
 EVAL = "import sys; from amago_bench.cli import main; sys.exit(main())"
 
 
-def _evaluate_cmd(db: Path, trials: int) -> list[str]:
-    return [sys.executable, "-c", EVAL, "evaluate", "--suite", "scale-probe", "--agent", "probe-oracle",
+def _evaluate_cmd(db: Path, trials: int, agent: tuple[str, ...] = ("probe-oracle",)) -> list[str]:
+    return [sys.executable, "-c", EVAL, "evaluate", "--suite", "scale-probe", "--agent", *agent,
             "--split", "train", "--seeds", "0", "--trials-per-task", str(trials), "--num-envs", "8",
             "--no-progress", "--db", str(db)]
 
@@ -319,30 +319,39 @@ def _stored_trials(db: Path) -> int:
         return 0  # not created yet
 
 
-def test_sigkill_midway_then_resume_gives_exactly_the_uninterrupted_episodes(tmp_path, capsys):
-    trials_per_task, n_tasks = 1500, 4
+def _kill_then_resume(tmp_path, capsys, agent: tuple[str, ...], sig: int, trials_per_task: int, kill_at: int) -> None:
+    """Stop an evaluation with ``sig`` once ``kill_at`` trials are stored, resume it, and compare every
+    stored episode value with an uninterrupted run of the same command."""
+    n_tasks = 4
     total = trials_per_task * n_tasks
     killed_db, ref_db = tmp_path / "killed.db", tmp_path / "ref.db"
 
-    proc = subprocess.Popen(_evaluate_cmd(killed_db, trials_per_task), stdout=subprocess.DEVNULL,
+    proc = subprocess.Popen(_evaluate_cmd(killed_db, trials_per_task, agent), stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE)
     deadline = time.monotonic() + 120
-    while _stored_trials(killed_db) < 200 and proc.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.005)
-    os.kill(proc.pid, signal.SIGKILL)
+    while _stored_trials(killed_db) < kill_at and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.002)
+    os.kill(proc.pid, sig)
     proc.communicate(timeout=60)
-    assert proc.returncode == -signal.SIGKILL, "the run finished before it could be killed; raise trials_per_task"
+    if sig == signal.SIGKILL:
+        assert proc.returncode == -signal.SIGKILL, "the run finished before it could be killed; raise trials_per_task"
+    else:
+        assert proc.returncode == 130, "Ctrl-C did not stop the run as an interruption"
     partial = _stored_trials(killed_db)
-    assert 200 <= partial < total
+    assert kill_at <= partial < total
     with ResultsStore(killed_db) as st:
-        assert st.runs()["status"].tolist() == ["running"]  # as stored; `runs` shows the process is gone:
-    assert main(["runs", "--db", str(killed_db)]) == 0
-    assert "interrupted" in capsys.readouterr().out
+        status = st.runs()["status"].tolist()
+    if sig == signal.SIGKILL:
+        assert status == ["running"]  # as stored; `runs` shows the process is gone:
+        assert main(["runs", "--db", str(killed_db)]) == 0
+        assert "interrupted" in capsys.readouterr().out
+    else:
+        assert status == ["interrupted"]
 
-    resumed = subprocess.run(_evaluate_cmd(killed_db, trials_per_task), capture_output=True, text=True, timeout=300)
+    resumed = subprocess.run(_evaluate_cmd(killed_db, trials_per_task, agent), capture_output=True, text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stderr
     assert re.search(rf"resuming, {partial}\b.*already stored", resumed.stderr), resumed.stderr
-    ref = subprocess.run(_evaluate_cmd(ref_db, trials_per_task), capture_output=True, text=True, timeout=300)
+    ref = subprocess.run(_evaluate_cmd(ref_db, trials_per_task, agent), capture_output=True, text=True, timeout=300)
     assert ref.returncode == 0, ref.stderr
 
     with ResultsStore(killed_db) as a, ResultsStore(ref_db) as b:
@@ -355,3 +364,21 @@ def test_sigkill_midway_then_resume_gives_exactly_the_uninterrupted_episodes(tmp
     key = ["task", "trial", "episode"]
     pd.testing.assert_frame_equal(got[ENV_FIELDS].sort_values(key).reset_index(drop=True),
                                   want[ENV_FIELDS].sort_values(key).reset_index(drop=True))
+
+
+@pytest.mark.parametrize("agent,sig", [("probe-oracle", signal.SIGKILL), ("random", signal.SIGKILL),
+                                       ("random", signal.SIGINT)], ids=["oracle-kill", "random-kill", "random-ctrl-c"])
+def test_stopped_midway_then_resumed_equals_the_uninterrupted_run(tmp_path, capsys, agent, sig):
+    _kill_then_resume(tmp_path, capsys, (agent,), sig, trials_per_task=1500, kill_at=200)
+
+
+def test_sampling_amago2_killed_midway_then_resumed_equals_the_uninterrupted_run(tmp_path, capsys):
+    pytest.importorskip("torch")
+    runs = tmp_path / "runs"
+    trained = subprocess.run([sys.executable, "-c", EVAL, "train", "--suite", "scale-probe", "--budget", "smoke",
+                              "--runs", str(runs), "--no-store", "--threads", "1"], capture_output=True, text=True,
+                             timeout=300)
+    assert trained.returncode == 0, trained.stderr
+    ckpt = runs / "scale-probe" / "amago2-smoke-seed0" / "checkpoint.pt"
+    _kill_then_resume(tmp_path, capsys, ("tests.cli.agents:amago2_sampling", "--checkpoint", str(ckpt)), signal.SIGKILL,
+                      trials_per_task=300, kill_at=60)

@@ -46,3 +46,10 @@ class ActRaises:
 
     def act(self, step):
         raise KeyError("hidden")
+
+
+def amago2_sampling(checkpoint):
+    """A trained amago2 checkpoint that samples its actions (the evaluation default is greedy)."""
+    from amago_bench.agents.amago2.agent import from_checkpoint
+
+    return from_checkpoint(checkpoint, sample=True)
