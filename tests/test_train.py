@@ -183,3 +183,26 @@ def test_learns_popgym_memory_task_that_a_memoryless_agent_cannot(tmp_path):
     assert a >= 0.35, mem.eval_scores
     assert b <= 0.25, ff.eval_scores
     assert a - b >= 0.2, (a, b)
+
+
+def test_metrics_csv_drops_evaluations_after_the_last_checkpoint(tmp_path):
+    """A run killed between an evaluation and its checkpoint evaluates again on resume; the
+    recorder then drops that evaluation's old rows, so metrics.csv never holds a row twice."""
+    import csv
+
+    from amago_bench.evaluate import Job
+    from amago_bench.train import RunRecorder
+
+    path = tmp_path / "metrics.csv"
+    ep = {"task": "t", "trial": 0, "episode": 0, "return": 1.0, "length": 3, "success": float("nan"), "scored": True,
+          "truncated": False, "variant": 0}
+    rec = RunRecorder(path, None, None, None, evals_done=0)
+    for eval_no in range(3):
+        rec.add(eval_no, 1, Job("t", 0, 0, 0, 0), [ep], env_steps=100 * eval_no)
+    RunRecorder(path, None, None, None, evals_done=2)  # resume from a checkpoint taken after 2 evaluations
+    rows = list(csv.reader(open(path)))
+    assert rows[0][:3] == ["env_steps", "eval", "task"] and [r[1] for r in rows[1:]] == ["0", "1"]
+    rec = RunRecorder(path, None, None, None, evals_done=2)
+    rec.add(2, 1, Job("t", 0, 0, 0, 0), [ep], env_steps=200)
+    rows = list(csv.reader(open(path)))
+    assert [r[1] for r in rows[1:]] == ["0", "1", "2"]

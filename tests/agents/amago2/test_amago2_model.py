@@ -244,3 +244,30 @@ def test_cached_acting_under_mixed_precision(encoder):
             out[amp] = torch.stack(hs, 1)
     assert torch.isfinite(out[True]).all()
     assert torch.allclose(out[True], out[False], atol=0.1, rtol=0.05), (out[True] - out[False]).abs().max()
+
+
+@HEADS
+def test_each_loss_switch_changes_the_loss_it_names(shapes, head):
+    """The actor switch changes the actor loss and nothing else (same weights, same batch); the
+    critic switch changes the critic's output layer (bins vs one PopArt scalar) and its loss.
+    A switch that were ignored would leave the losses equal."""
+    batch, _ = _batch(shapes)
+    losses = {}
+    for critic, actor in VARIANTS:
+        cfg = AgentConfig(model=_model(head), loss=LossConfig(critic=critic, actor=actor))
+        learner = Learner(cfg, shapes, seed=0)
+        if critic == "ind" and actor == "ind":
+            weights = {k: v.clone() for k, v in learner.model.state_dict().items()}
+        elif critic == "ind":
+            learner.model.load_state_dict(weights)  # the same network: only the actor loss differs
+            learner.target_critics.load_state_dict(learner.model.critics.state_dict())
+        _, metrics = amago_loss(learner.model, learner.target_critics, learner.twohot, learner.popart, batch, cfg.loss,
+                                torch.Generator().manual_seed(0))
+        losses[critic, actor] = metrics
+        crit = learner.model.critics
+        per_row = crit.A if crit.per_action else 1
+        assert crit.out.weight.shape[-1] == (TINY.bins if critic == "ind" else 1) * per_row
+    assert losses["ind", "dep"]["loss/actor"] != pytest.approx(losses["ind", "ind"]["loss/actor"])
+    assert losses["ind", "dep"]["loss/critic"] == pytest.approx(losses["ind", "ind"]["loss/critic"])
+    assert losses["dep", "ind"]["loss/critic"] != pytest.approx(losses["ind", "ind"]["loss/critic"])
+    assert losses["dep", "dep"]["loss/actor"] != pytest.approx(losses["dep", "ind"]["loss/actor"])
