@@ -206,3 +206,17 @@ def test_metrics_csv_drops_evaluations_after_the_last_checkpoint(tmp_path):
     rec.add(2, 1, Job("t", 0, 0, 0, 0), [ep], env_steps=200)
     rows = list(csv.reader(open(path)))
     assert [r[1] for r in rows[1:]] == ["0", "1", "2"]
+
+
+def test_agent_registry_lists_every_config_with_its_kind_and_dispatches(capsys):
+    from amago_bench.agents import TRAINERS, config_kind, list_agents
+    from amago_bench.cli import main
+
+    rows = {name: kind for name, kind, _ in list_agents()}
+    assert rows == {"amago2": "amago2", "dep-dep": "amago2", "ind-actor-dep-critic": "amago2",
+                    "dep-actor-ind-critic": "amago2", "rl2-ppo-gru": "rl2-ppo", "random": "untrained",
+                    "probe-oracle": "untrained"}
+    assert set(TRAINERS) == {"amago2", "rl2-ppo"} and config_kind("dep-dep") == "amago2"
+    assert main(["agents"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert len(out) == len(rows) and all(line.split()[0] in rows for line in out)
