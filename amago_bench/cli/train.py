@@ -40,7 +40,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_agents(args: argparse.Namespace) -> int:
-    from amago_bench.train import list_agents
+    from amago_bench.agents import list_agents
 
     rows = list_agents()
     w = max(len(r[0]) for r in rows)
