@@ -20,178 +20,21 @@ Acting uses :meth:`AmagoModel.step`, one token per env, with a per-env key/value
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
 from typing import Any
 
-import gymnasium as gym
-import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
 from amago_bench.agents.amago2.config import ConfigError, ModelConfig
+# What the model is told about the suite, and the timestep encoder, are shared with the other agents.
+from amago_bench.agents.shapes import ObsPart, Shapes, shapes_from_spaces
+from amago_bench.agents.timestep import TimestepEncoder, symexp, symlog
 
-
-def symlog(x: torch.Tensor) -> torch.Tensor:
-    return torch.sign(x) * torch.log1p(x.abs())
-
-
-def symexp(x: torch.Tensor) -> torch.Tensor:
-    return torch.sign(x) * torch.expm1(x.abs())
-
-
-# ---------------------------------------------------------------------------------------
-# What the model is told about the suite (saved in checkpoints; a mismatch is an error)
-
-
-@dataclass(frozen=True)
-class ObsPart:
-    key: str
-    """'' for a plain (non-dict) observation."""
-    kind: str
-    """vector | image | tokens"""
-    shape: tuple[int, ...]
-    vocab: int = 0
-    """tokens: number of token ids."""
-
-
-@dataclass(frozen=True)
-class Shapes:
-    obs: tuple[ObsPart, ...]
-    discrete: bool
-    action_dim: int
-    action_low: tuple[float, ...]
-    action_high: tuple[float, ...]
-    max_episode_steps: int
-    episodes_per_trial: int
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @staticmethod
-    def from_dict(d: dict[str, Any]) -> "Shapes":
-        d = dict(d)
-        d["obs"] = tuple(ObsPart(p["key"], p["kind"], tuple(p["shape"]), p.get("vocab", 0)) for p in d["obs"])
-        d["action_low"] = tuple(d["action_low"])
-        d["action_high"] = tuple(d["action_high"])
-        return Shapes(**d)
-
-
-def _obs_part(key: str, space: gym.Space) -> ObsPart:
-    if isinstance(space, gym.spaces.Discrete):
-        return ObsPart(key, "tokens", (1,), int(space.n))
-    if not isinstance(space, gym.spaces.Box):
-        raise TypeError(f"unsupported observation space {space}")
-    if space.dtype == np.uint8 and len(space.shape) == 3:
-        return ObsPart(key, "image", tuple(space.shape))
-    if np.issubdtype(space.dtype, np.integer) and len(space.shape) == 1:
-        return ObsPart(key, "tokens", tuple(space.shape), int(np.max(space.high)) + 1)
-    return ObsPart(key, "vector", tuple(space.shape))
-
-
-def shapes_from_spaces(obs_space: gym.Space, act_space: gym.Space, max_episode_steps: int, episodes_per_trial: int) -> Shapes:
-    if isinstance(obs_space, gym.spaces.Dict):
-        parts = tuple(_obs_part(k, s) for k, s in obs_space.spaces.items())
-    else:
-        parts = (_obs_part("", obs_space),)
-    if isinstance(act_space, gym.spaces.Discrete):
-        return Shapes(parts, True, int(act_space.n), (), (), max_episode_steps, episodes_per_trial)
-    if isinstance(act_space, gym.spaces.Box) and len(act_space.shape) == 1:
-        return Shapes(parts, False, int(act_space.shape[0]), tuple(map(float, act_space.low)),
-                      tuple(map(float, act_space.high)), max_episode_steps, episodes_per_trial)
-    raise TypeError(f"unsupported action space {act_space}")
-
-
-# ---------------------------------------------------------------------------------------
-# Timestep encoder: one token per step = obs + previous action + previous reward + time
-
-
-def _cnn(kind: str, shape: tuple[int, ...]) -> tuple[nn.Module, bool]:
-    """A CNN for an image of ``shape`` (HWC when the last dim is <= 4, else CHW); returns (net, hwc)."""
-    hwc = shape[-1] <= 4
-    c, h = (shape[-1], shape[0]) if hwc else (shape[0], shape[1])
-    if kind == "auto":
-        kind = "nature" if h >= 84 else "impala" if h >= 32 else "grid"
-    if kind == "nature":  # Atari (Mnih et al. 2015)
-        net = nn.Sequential(nn.Conv2d(c, 32, 8, 4), nn.ReLU(), nn.Conv2d(32, 64, 4, 2), nn.ReLU(),
-                            nn.Conv2d(64, 64, 3, 1), nn.ReLU(), nn.Flatten())
-    elif kind == "impala":  # Procgen (Espeholt et al. 2018), residual stacks 16-32-32
-        layers: list[nn.Module] = []
-        cin = c
-        for cout in (16, 32, 32):
-            layers += [nn.Conv2d(cin, cout, 3, padding=1), nn.MaxPool2d(3, 2, padding=1), _Residual(cout), _Residual(cout)]
-            cin = cout
-        net = nn.Sequential(*layers, nn.ReLU(), nn.Flatten())
-    elif kind == "grid":  # BabyAI partial grid (small kernels, no pooling)
-        net = nn.Sequential(nn.Conv2d(c, 32, 2), nn.LeakyReLU(), nn.Conv2d(32, 64, 2), nn.LeakyReLU(), nn.Flatten())
-    else:
-        raise ValueError(f"unknown cnn {kind!r}; valid: auto, nature, impala, grid")
-    return net, hwc
-
-
-class _Residual(nn.Module):
-    def __init__(self, c: int) -> None:
-        super().__init__()
-        self.c1, self.c2 = nn.Conv2d(c, c, 3, padding=1), nn.Conv2d(c, c, 3, padding=1)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + self.c2(F.relu(self.c1(F.relu(x))))
-
-
-class TimestepEncoder(nn.Module):
-    """Embeds one step: observation parts + prev action (one-hot if discrete) + symlog(prev reward)
-    + time features (step / max steps, episode / episodes per trial, new-episode flag).
-
-    Input tensors are (B, L, ...); output (B, L, T).
-    """
-
-    def __init__(self, shapes: Shapes, cfg: ModelConfig) -> None:
-        super().__init__()
-        self.shapes = shapes
-        self.cnns = nn.ModuleDict()
-        self.embeds = nn.ModuleDict()
-        self.hwc: dict[str, bool] = {}
-        width = 0
-        for p in shapes.obs:
-            name = p.key or "obs"
-            if p.kind == "image":
-                net, hwc = _cnn(cfg.cnn, p.shape)
-                self.cnns[name], self.hwc[name] = net, hwc
-                with torch.no_grad():
-                    dummy = torch.zeros(1, *(p.shape if not hwc else (p.shape[2], p.shape[0], p.shape[1])))
-                    width += net(dummy).shape[-1]
-            elif p.kind == "tokens":
-                self.embeds[name] = nn.Embedding(p.vocab, 32)
-                width += 32
-            else:
-                width += int(np.prod(p.shape))
-        width += shapes.action_dim + 1 + 3  # prev action, prev reward, time
-        self.mlp = nn.Sequential(nn.Linear(width, cfg.tstep_hidden), nn.LeakyReLU(),
-                                 nn.Linear(cfg.tstep_hidden, cfg.tstep_dim), nn.LayerNorm(cfg.tstep_dim))
-
-    def forward(self, obs: Any, prev_action: torch.Tensor, prev_reward: torch.Tensor, time: torch.Tensor) -> torch.Tensor:
-        """obs (B, L, *shape) or dict of such; prev_action (B, L) long or (B, L, A); prev_reward (B, L);
-        time (B, L, 3) -> (B, L, T)."""
-        B, L = prev_reward.shape
-        feats = []
-        for p in self.shapes.obs:
-            name = p.key or "obs"
-            x = obs[p.key] if p.key else obs
-            if p.kind == "image":
-                x = x.reshape(B * L, *p.shape).float() / 255.0
-                if self.hwc[name]:
-                    x = x.permute(0, 3, 1, 2)
-                feats.append(self.cnns[name](x).reshape(B, L, -1))
-            elif p.kind == "tokens":
-                feats.append(self.embeds[name](x.reshape(B, L, -1).long()).mean(dim=2))  # mean of token embeddings
-            else:
-                feats.append(symlog(x.reshape(B, L, -1).float()))
-        if self.shapes.discrete:
-            feats.append(F.one_hot(prev_action.long(), self.shapes.action_dim).float())
-        else:
-            feats.append(prev_action.float())
-        feats += [symlog(prev_reward.float()).unsqueeze(-1), time.float()]
-        return self.mlp(torch.cat(feats, dim=-1))
+__all__ = ["ObsPart", "Shapes", "shapes_from_spaces", "TimestepEncoder", "symexp", "symlog", "SigmaLinear", "KVCache",
+           "TransformerBlock", "TransformerEncoder", "GRUEncoder", "FFEncoder", "ActorHead", "EnsembleLinear",
+           "LEAKY_SLOPE", "CriticEnsemble", "PerActionCritics", "critic_head_kind", "AmagoModel", "sample_actions",
+           "rsample_actions", "log_prob"]
 
 
 # ---------------------------------------------------------------------------------------

@@ -19,11 +19,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from amago_bench.agents.amago2.inputs import actions_from_unit, actions_to_unit, obs_to_torch, time_features
-from amago_bench.agents.amago2.learner import pick_device
-from amago_bench.agents.amago2.model import shapes_from_spaces
+from amago_bench.agents.checkpoint import CheckpointError, check_env_spec
+from amago_bench.agents.device import pick_device
+from amago_bench.agents.inputs import actions_from_unit, actions_to_unit, obs_to_torch, time_features
 from amago_bench.agents.rl2_ppo.config import RL2Config
-from amago_bench.agents.rl2_ppo.learner import CheckpointError, learner_from_checkpoint, read_checkpoint
+from amago_bench.agents.rl2_ppo.learner import learner_from_checkpoint, read_checkpoint
 from amago_bench.agents.rl2_ppo.model import RL2Model
 from amago_bench.policy import EnvSpec, Step, TrialRngs
 
@@ -57,12 +57,7 @@ class RL2Agent:
         return next(self.model.parameters()).device
 
     def start(self, spec: EnvSpec, seed: int) -> None:
-        if self.suite is not None and spec.suite != self.suite:
-            raise CheckpointError(f"this {self.name} agent was trained on suite {self.suite!r}, not {spec.suite!r}; "
-                                  f"use a checkpoint trained on {spec.suite!r}")
-        shapes = shapes_from_spaces(spec.observation_space, spec.action_space, spec.max_episode_steps, spec.episodes_per_trial)
-        if shapes != self.model.shapes:
-            raise CheckpointError(f"suite {spec.suite!r} spaces {shapes} do not match the model's {self.model.shapes}")
+        check_env_spec(spec, self.suite, self.model.shapes, self.name)
         self.n = spec.num_envs
         self.state = self.model.init_state(self.n, self.device)
         self.rngs = TrialRngs(self.n, seed)

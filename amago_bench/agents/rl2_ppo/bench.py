@@ -24,12 +24,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from amago_bench.agents.amago2.learner import pick_device, set_threads
-from amago_bench.agents.amago2.model import shapes_from_spaces
+from amago_bench.agents.device import pick_device, set_threads
 from amago_bench.agents.rl2_ppo.agent import RL2Agent
 from amago_bench.agents.rl2_ppo.collector import SegmentCollector
 from amago_bench.agents.rl2_ppo.config import load_config
 from amago_bench.agents.rl2_ppo.learner import Learner
+from amago_bench.agents.shapes import shapes_from_spaces
 from amago_bench.envs.spaces import space_from_spec
 from amago_bench.rollout import RandomJobs, Rollout, make_vector_env
 from amago_bench.suite import get_suite

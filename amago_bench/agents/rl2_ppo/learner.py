@@ -1,31 +1,29 @@
 """The RL^2-PPO learner: model, Adam, the reward scaler, PPO epochs over minibatches of
-env-sequences, and checkpoints written then renamed (a killed run leaves a loadable file).
+env-sequences, and checkpoints in the shared format (:mod:`amago_bench.agents.checkpoint`:
+written then renamed, a killed run leaves a loadable file).
 """
 
 from __future__ import annotations
 
-import io
-import os
-import zipfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from amago_bench.agents.amago2.config import ConfigError
-from amago_bench.agents.amago2.model import Shapes
+from amago_bench.agents.checkpoint import CheckpointError, CheckpointFormat, check_same_config, check_suite_and_shapes
+from amago_bench.agents.configfile import ConfigError
 from amago_bench.agents.rl2_ppo.config import RL2Config
 from amago_bench.agents.rl2_ppo.losses import Segments, ppo_loss
 from amago_bench.agents.rl2_ppo.model import RL2Model
-from amago_bench.errors import UserError
+from amago_bench.agents.shapes import Shapes
+
+__all__ = ["CHECKPOINT_FORMAT", "CHECKPOINT_VERSION", "CheckpointError", "RewardScaler", "Learner", "save_checkpoint",
+           "read_checkpoint", "learner_from_checkpoint", "check_compatible"]
 
 CHECKPOINT_FORMAT = "amago-bench/rl2-ppo-checkpoint"
 CHECKPOINT_VERSION = 1
-
-
-class CheckpointError(UserError, ValueError):
-    """A checkpoint is missing, truncated, or belongs to another suite/model shape."""
+FORMAT = CheckpointFormat(CHECKPOINT_FORMAT, agent="RL^2-PPO", train_agent="rl2-ppo-gru", version=CHECKPOINT_VERSION)
 
 
 class RewardScaler:
@@ -121,39 +119,13 @@ class Learner:
 
 def save_checkpoint(path: str | Path, learner: Learner, suite: str, suite_hash: str, extra: dict[str, Any]) -> None:
     """Write ``path`` atomically: to a temporary file first, fsync, then rename over the old one."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    payload = {"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, "suite": suite, "suite_hash": suite_hash,
-               "config": learner.cfg.to_dict(), "shapes": learner.shapes.to_dict(), "learner": learner.state_dict(),
-               "extra": extra}
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    with open(tmp, "wb") as f:
-        torch.save(payload, f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    FORMAT.write(path, suite, suite_hash, learner.cfg.to_dict(), learner.shapes.to_dict(), learner.state_dict(), extra)
 
 
 def read_checkpoint(path: str | Path) -> dict[str, Any]:
     """Load a checkpoint (weights only, no pickled code); a missing, truncated or foreign file is a
     :class:`CheckpointError`."""
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"checkpoint {path} does not exist; train one with "
-                              f"`amago-bench train --suite S --agent rl2-ppo-gru`")
-    try:
-        data = torch.load(path, map_location="cpu", weights_only=True)
-    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError, io.UnsupportedOperation) as exc:
-        raise CheckpointError(f"checkpoint {path} is truncated or corrupt ({type(exc).__name__}: {exc}); "
-                              f"delete it and re-run training, or point to an intact checkpoint") from exc
-    except Exception as exc:  # unpickling garbage raises many kinds of errors
-        raise CheckpointError(f"checkpoint {path} cannot be read ({type(exc).__name__}: {exc})") from exc
-    if not isinstance(data, dict) or data.get("format") != CHECKPOINT_FORMAT:
-        got = data.get("format") if isinstance(data, dict) else type(data).__name__
-        raise CheckpointError(f"{path} is not an RL^2-PPO checkpoint (format {got!r}); load it with the agent that wrote it")
-    if data.get("version") != CHECKPOINT_VERSION:
-        raise CheckpointError(f"{path}: checkpoint version {data.get('version')} is not supported (expected {CHECKPOINT_VERSION})")
-    return data
+    return FORMAT.read(path)
 
 
 def learner_from_checkpoint(data: dict[str, Any], device: torch.device | str = "cpu", weights_only: bool = False) -> Learner:
@@ -172,14 +144,5 @@ def learner_from_checkpoint(data: dict[str, Any], device: torch.device | str = "
 def check_compatible(data: dict[str, Any], suite: str, shapes: Shapes, cfg: RL2Config) -> None:
     """Refuse to resume from a checkpoint of another suite, observation/action layout, or model/loss
     config; run-length settings (train, optim) may change on resume."""
-    if data["suite"] != suite:
-        raise CheckpointError(f"checkpoint was trained on suite {data['suite']!r}, not {suite!r}; "
-                              f"use a checkpoint from runs/{suite}/... or train one")
-    saved = Shapes.from_dict(data["shapes"])
-    if saved != shapes:
-        raise CheckpointError(f"checkpoint model shape {saved} does not match suite {suite!r} ({shapes}); retrain")
-    old, new = data["config"], cfg.to_dict()
-    diff = sorted(f"{t}.{k}" for t in ("model", "ppo") for k in new[t] if old[t].get(k) != new[t][k])
-    if diff:
-        raise CheckpointError(f"the checkpoint's config differs from the current one in {', '.join(diff)}; "
-                              f"resume with the same config, or start afresh with --fresh")
+    check_suite_and_shapes(data, suite, shapes)
+    check_same_config(data["config"], cfg.to_dict(), ("model", "ppo"))

@@ -4,9 +4,9 @@
     (obs, prev action,  (B, L, T)   (state     (B, L, D)  └─► value MLP (1)
      prev reward, time)              carried)
 
-The timestep encoder is amago2's (the same inputs: observation, previous action one-hot or in
-[-1, 1], symlog previous reward, time features); there is no task id. Continuous actions are a
-Gaussian over the model's [-1, 1] scale with a state-independent log std (the env gets the
+The timestep encoder is the one amago2 uses (:mod:`amago_bench.agents.timestep`; the same inputs:
+observation, previous action one-hot or in [-1, 1], symlog previous reward, time features); there
+is no task id. Continuous actions are a Gaussian over the model's [-1, 1] scale with a state-independent log std (the env gets the
 sample clipped to [-1, 1] and mapped to its bounds).
 
 Shapes: B sequences, L steps, N parallel envs when acting, T = tstep_dim, D = d_model (GRU
@@ -22,8 +22,9 @@ import math
 import torch
 import torch.nn as nn
 
-from amago_bench.agents.amago2.model import Shapes, TimestepEncoder
 from amago_bench.agents.rl2_ppo.config import ModelConfig
+from amago_bench.agents.shapes import Shapes
+from amago_bench.agents.timestep import TimestepEncoder
 
 
 def _mlp(d_in: int, hidden: int, d_out: int, out_gain: float) -> nn.Sequential:

@@ -57,11 +57,12 @@ def train(
     docstring. The signature is amago2's trainer's; ``precision`` must be fp32 (or auto/None)."""
     import torch
 
-    from amago_bench.agents.amago2.learner import pick_device, rng_state, set_rng_state, set_threads
-    from amago_bench.agents.amago2.model import shapes_from_spaces
+    from amago_bench.agents.checkpoint import rng_state, set_rng_state
+    from amago_bench.agents.device import pick_device, set_threads
     from amago_bench.agents.rl2_ppo.agent import RL2Agent
     from amago_bench.agents.rl2_ppo.collector import SegmentCollector
     from amago_bench.agents.rl2_ppo.learner import Learner, check_compatible, read_checkpoint, save_checkpoint
+    from amago_bench.agents.shapes import shapes_from_spaces
 
     log = log or (lambda s: None)
     cfg = load_config(agent, spec.name, spec.family, budget)
