@@ -46,15 +46,16 @@ class CheckpointFormat:
     """The ``--agent`` of the train command a missing checkpoint's message suggests."""
     version: int = 1
 
-    def write(self, path: str | Path, suite: str, suite_hash: str, config: dict[str, Any], shapes: dict[str, Any],
-              learner: dict[str, Any], extra: dict[str, Any]) -> None:
-        """Write ``path`` atomically: to a temporary file first, fsync, then rename over the old one."""
+    def save(self, path: str | Path, learner: Any, suite: str, suite_hash: str, extra: dict[str, Any]) -> None:
+        """Write ``learner`` (its ``cfg``, ``shapes`` and ``state_dict()``) and ``extra`` to ``path``
+        atomically: to a temporary file first, fsync, then rename over the old one."""
         import torch
 
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         payload = {"format": self.name, "version": self.version, "suite": suite, "suite_hash": suite_hash,
-                   "config": config, "shapes": shapes, "learner": learner, "extra": extra}
+                   "config": learner.cfg.to_dict(), "shapes": learner.shapes.to_dict(), "learner": learner.state_dict(),
+                   "extra": extra}
         tmp = path.with_name(path.name + f".tmp{os.getpid()}")
         with open(tmp, "wb") as f:
             torch.save(payload, f)

@@ -6,7 +6,6 @@ a killed run always leaves a loadable file).
 from __future__ import annotations
 
 import copy
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -90,14 +89,8 @@ class Learner:
         self.updates = int(state["updates"])
 
 
-def save_checkpoint(path: str | Path, learner: Learner, suite: str, suite_hash: str, extra: dict[str, Any]) -> None:
-    """Write ``path`` atomically: to a temporary file first, fsync, then rename over the old one."""
-    FORMAT.write(path, suite, suite_hash, learner.cfg.to_dict(), learner.shapes.to_dict(), learner.state_dict(), extra)
-
-
-def read_checkpoint(path: str | Path) -> dict[str, Any]:
-    """Load a checkpoint file; a missing, truncated or foreign file is a :class:`CheckpointError`."""
-    return FORMAT.read(path)
+save_checkpoint = FORMAT.save
+read_checkpoint = FORMAT.read
 
 
 def learner_from_checkpoint(data: dict[str, Any], device: torch.device | str = "cpu", weights_only: bool = False) -> Learner:
