@@ -16,18 +16,22 @@ from amago_bench.cli.common import add_db
 PAPER_AGENTS = ("amago2", "dep-dep", "ind-actor-dep-critic", "dep-actor-ind-critic", "rl2-ppo-gru", "random")
 #: Suites per budget: the paper's suites at small/paper budgets; their cheap stand-ins for smoke.
 REPRODUCE_SUITES = {
-    "smoke": ("scale-probe", "popgym-repeat-smoke", "popgym-cartpole-smoke"),
+    "smoke": ("scale-probe", "popgym27", "babyai", "ml10", "atari10-smoke", "procgen-smoke"),
     "small": ("scale-probe", "popgym27", "procgen-easy5", "atari10", "babyai", "ml10"),
     "paper": ("ml45", "popgym27", "procgen-easy5", "procgen-memhard16", "atari10", "babyai"),
 }
+#: Evaluation trials per task of each checkpoint, per budget (reproduce).
+REPRODUCE_TRIALS = {"smoke": 2, "small": 16, "paper": 32}
 #: The scale study: scale-dependent vs scale-resistant agents on tasks that differ in reward scale.
 STUDY_AGENTS = ("amago2", "dep-dep", "rl2-ppo-gru")
 STUDY_SUITES = ("scale-probe",)
 
 
-def _common(p: argparse.ArgumentParser, seeds: int, trials: int) -> None:
+def _common(p: argparse.ArgumentParser, seeds: int, trials: int | None) -> None:
     p.add_argument("--seeds", type=int, default=seeds, help="training seeds per agent and suite (0..N-1)")
-    p.add_argument("--eval-trials", type=int, default=trials, help="evaluation trials per task of each checkpoint")
+    p.add_argument("--eval-trials", type=int, default=trials,
+                   help="evaluation trials per task of each checkpoint" + (
+                       "" if trials else f" (default: by budget, {', '.join(f'{k} {v}' for k, v in REPRODUCE_TRIALS.items())})"))
     p.add_argument("--runs", default="runs", help="root folder of training run directories")
     p.add_argument("--threads", type=int, default=None,
                    help="torch CPU threads per job (default: $OMP_NUM_THREADS, else min(2, idle cores))")
@@ -48,7 +52,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--suites", nargs="+", default=None, help="only these suites (default: the budget's suites)")
     p.add_argument("--agents", nargs="+", default=None, help=f"only these agents (default: {' '.join(PAPER_AGENTS)})")
     p.add_argument("--out", default=None, help="report folder (default: reports/paper-<budget>)")
-    _common(p, seeds=1, trials=16)
+    _common(p, seeds=1, trials=None)
     p.set_defaults(func=cmd_reproduce)
 
     p = sub.add_parser("study", help="learning studies: `study scale` (scale resistance over training seeds)",
@@ -74,8 +78,9 @@ def _config(args: argparse.Namespace, agents, suites):
         raise UserError(f"--shard {args.shard!r}: write it as i/n, e.g. 0/2") from None
     if args.seeds < 1:
         raise UserError(f"--seeds must be >= 1, got {args.seeds}")
+    trials = args.eval_trials if args.eval_trials is not None else REPRODUCE_TRIALS[args.budget]
     return MatrixConfig(agents=tuple(agents), suites=tuple(suites), seeds=tuple(range(args.seeds)), budget=args.budget,
-                        eval_trials_per_task=args.eval_trials, runs_root=args.runs, db=args.db, threads=args.threads,
+                        eval_trials_per_task=trials, runs_root=args.runs, db=args.db, threads=args.threads,
                         device=args.device, shard=(i, n))
 
 
