@@ -1,0 +1,55 @@
+"""Agent config files (amago_bench/agents/configfile.py): one builder refuses unknown keys and wrong
+types for every kind, and the suite/budget layers apply in the documented order."""
+
+from __future__ import annotations
+
+import pytest
+
+from amago_bench.agents.amago2.config import ConfigError as Amago2ConfigError
+from amago_bench.agents.amago2.config import load_config as load_amago2
+from amago_bench.agents.configfile import ConfigError, build
+from amago_bench.agents.rl2_ppo.config import PPOConfig
+from amago_bench.agents.rl2_ppo.config import load_config as load_rl2
+
+
+def test_one_error_class_and_one_builder():
+    assert Amago2ConfigError is ConfigError
+    assert build(PPOConfig, {"gamma": 1, "normalize_advantages": False}, "[ppo]").gamma == 1.0  # ints are numbers
+    with pytest.raises(ConfigError, match="\\[ppo\\]: unknown key\\(s\\) 'gama'; valid: gamma, "):
+        build(PPOConfig, {"gama": 0.9}, "[ppo]")
+    with pytest.raises(ConfigError, match="'normalize_advantages' must be true or false"):
+        build(PPOConfig, {"normalize_advantages": 1}, "[ppo]")
+
+
+LAYERS = """
+{head}
+[train]
+epochs = 1
+eval_every = 1
+[suites.popgym.train]
+epochs = 2
+eval_every = 2
+[suites.popgym27.train]
+epochs = 3
+[budgets.small.train]
+eval_every = 4
+[budgets.small.suites.popgym27.train]
+eval_envs = 5
+"""
+
+
+@pytest.mark.parametrize("kind", ["amago2", "rl2-ppo"])
+def test_layers_apply_family_then_suite_then_budget_then_budget_suite(tmp_path, kind):
+    path = tmp_path / "a.toml"
+    path.write_text(LAYERS.format(head=f'kind = "{kind}"'))
+    load = load_amago2 if kind == "amago2" else load_rl2
+    t = load(str(path), "popgym27", "popgym", "small").train
+    assert (t.epochs, t.eval_every, t.eval_envs) == (3, 4, 5)
+    t = load(str(path), "popgym-other", "popgym", "paper").train
+    assert (t.epochs, t.eval_every) == (2, 2)
+    assert load(str(path), "scale-probe", "probe", "paper").train.epochs == 1
+    with pytest.raises(ConfigError, match="unknown budget 'tiny'"):
+        load(str(path), budget="tiny")
+    path.write_text(LAYERS.format(head=f'kind = "{kind}"') + "[budgets.huge.train]\nepochs = 9\n")
+    with pytest.raises(ConfigError, match="unknown budget\\(s\\) 'huge'"):
+        load(str(path))
