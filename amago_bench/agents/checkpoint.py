@@ -22,10 +22,11 @@ import os
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import numpy as np
 
+from amago_bench.agents.configfile import ConfigError
 from amago_bench.agents.shapes import Shapes, shapes_from_spaces
 from amago_bench.errors import UserError
 
@@ -44,6 +45,8 @@ class CheckpointFormat:
     """What the messages call the agent ("amago2", "RL^2-PPO")."""
     train_agent: str
     """The ``--agent`` of the train command a missing checkpoint's message suggests."""
+    kind: str
+    """The agent config kind ("amago2", "rl2-ppo"), named when a checkpoint's config is not valid."""
     version: int = 1
 
     def save(self, path: str | Path, learner: Any, suite: str, suite_hash: str, extra: dict[str, Any]) -> None:
@@ -87,6 +90,22 @@ class CheckpointFormat:
         if data.get("version") != self.version:
             raise CheckpointError(f"{path}: checkpoint version {data.get('version')} is not supported (expected {self.version})")
         return data
+
+
+    def load_learner(self, data: Mapping[str, Any], config_from_dict: Callable[[dict[str, Any]], Any],
+                     make_learner: Callable[[Any, Shapes, Any], Any], device: Any = "cpu", weights_only: bool = False) -> Any:
+        """The learner of a read checkpoint: ``make_learner(config, shapes, device)`` with the saved
+        state loaded (the weights alone when ``weights_only``)."""
+        try:
+            cfg = config_from_dict(data["config"])
+        except ConfigError as exc:
+            raise CheckpointError(f"checkpoint config is not valid for this version of {self.kind}: {exc}") from exc
+        learner = make_learner(cfg, Shapes.from_dict(data["shapes"]), device)
+        try:
+            learner.load_state_dict(data["learner"], weights_only=weights_only)
+        except (RuntimeError, KeyError) as exc:
+            raise CheckpointError(f"checkpoint weights do not match the model shape in its own config: {exc}") from exc
+        return learner
 
 
 def check_suite_and_shapes(data: Mapping[str, Any], suite: str, shapes: Shapes) -> None:

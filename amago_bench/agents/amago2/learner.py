@@ -10,7 +10,7 @@ from typing import Any
 
 import torch
 
-from amago_bench.agents.amago2.config import AgentConfig, ConfigError
+from amago_bench.agents.amago2.config import AgentConfig
 from amago_bench.agents.amago2.losses import Batch, PopArt, TwoHot, amago_loss
 from amago_bench.agents.amago2.model import AmagoModel, Shapes
 from amago_bench.agents.checkpoint import (CheckpointError, CheckpointFormat, check_same_config, check_suite_and_shapes,
@@ -23,7 +23,8 @@ __all__ = ["CHECKPOINT_FORMAT", "CHECKPOINT_VERSION", "CheckpointError", "Learne
 
 CHECKPOINT_FORMAT = "amago-bench/amago2-checkpoint"
 CHECKPOINT_VERSION = 1
-FORMAT = CheckpointFormat(CHECKPOINT_FORMAT, agent="amago2", train_agent="amago2", version=CHECKPOINT_VERSION)
+FORMAT = CheckpointFormat(CHECKPOINT_FORMAT, agent="amago2", train_agent="amago2", kind="amago2",
+                          version=CHECKPOINT_VERSION)
 
 
 class Learner:
@@ -94,16 +95,7 @@ read_checkpoint = FORMAT.read
 
 
 def learner_from_checkpoint(data: dict[str, Any], device: torch.device | str = "cpu", weights_only: bool = False) -> Learner:
-    try:
-        cfg = AgentConfig.from_dict(data["config"])
-    except ConfigError as exc:
-        raise CheckpointError(f"checkpoint config is not valid for this version of amago2: {exc}") from exc
-    learner = Learner(cfg, Shapes.from_dict(data["shapes"]), device)
-    try:
-        learner.load_state_dict(data["learner"], weights_only=weights_only)
-    except (RuntimeError, KeyError) as exc:
-        raise CheckpointError(f"checkpoint weights do not match the model shape in its own config: {exc}") from exc
-    return learner
+    return FORMAT.load_learner(data, AgentConfig.from_dict, Learner, device, weights_only)
 
 
 def check_compatible(data: dict[str, Any], suite: str, suite_hash: str | None, shapes: Shapes, cfg: AgentConfig | None = None) -> None:

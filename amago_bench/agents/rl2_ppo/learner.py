@@ -11,7 +11,6 @@ import numpy as np
 import torch
 
 from amago_bench.agents.checkpoint import CheckpointError, CheckpointFormat, check_same_config, check_suite_and_shapes
-from amago_bench.agents.configfile import ConfigError
 from amago_bench.agents.rl2_ppo.config import RL2Config
 from amago_bench.agents.rl2_ppo.losses import Segments, ppo_loss
 from amago_bench.agents.rl2_ppo.model import RL2Model
@@ -22,7 +21,8 @@ __all__ = ["CHECKPOINT_FORMAT", "CHECKPOINT_VERSION", "CheckpointError", "Reward
 
 CHECKPOINT_FORMAT = "amago-bench/rl2-ppo-checkpoint"
 CHECKPOINT_VERSION = 1
-FORMAT = CheckpointFormat(CHECKPOINT_FORMAT, agent="RL^2-PPO", train_agent="rl2-ppo-gru", version=CHECKPOINT_VERSION)
+FORMAT = CheckpointFormat(CHECKPOINT_FORMAT, agent="RL^2-PPO", train_agent="rl2-ppo-gru", kind="rl2-ppo",
+                          version=CHECKPOINT_VERSION)
 
 
 class RewardScaler:
@@ -121,16 +121,8 @@ read_checkpoint = FORMAT.read
 
 
 def learner_from_checkpoint(data: dict[str, Any], device: torch.device | str = "cpu", weights_only: bool = False) -> Learner:
-    try:
-        cfg = RL2Config.from_dict({k: v for k, v in data["config"].items() if k != "kind"})
-    except ConfigError as exc:
-        raise CheckpointError(f"checkpoint config is not valid for this version of rl2-ppo: {exc}") from exc
-    learner = Learner(cfg, Shapes.from_dict(data["shapes"]), device)
-    try:
-        learner.load_state_dict(data["learner"], weights_only=weights_only)
-    except (RuntimeError, KeyError) as exc:
-        raise CheckpointError(f"checkpoint weights do not match the model shape in its own config: {exc}") from exc
-    return learner
+    return FORMAT.load_learner(data, lambda d: RL2Config.from_dict({k: v for k, v in d.items() if k != "kind"}), Learner,
+                               device, weights_only)
 
 
 def check_compatible(data: dict[str, Any], suite: str, shapes: Shapes, cfg: RL2Config) -> None:
