@@ -108,13 +108,19 @@ class CheckpointFormat:
         return learner
 
 
+def same_shapes(a: Shapes, b: Shapes) -> bool:
+    """Whether two Shapes describe the same model inputs, compared by value (``to_dict()``), so
+    that a Shapes made by a process's earlier import of this class compares equal too."""
+    return a.to_dict() == b.to_dict()
+
+
 def check_suite_and_shapes(data: Mapping[str, Any], suite: str, shapes: Shapes) -> None:
     """Refuse a checkpoint trained on another suite or another observation/action layout."""
     if data["suite"] != suite:
         raise CheckpointError(f"checkpoint was trained on suite {data['suite']!r}, not {suite!r}; "
                               f"use a checkpoint from runs/{suite}/... or train one")
     saved = Shapes.from_dict(data["shapes"])
-    if saved != shapes:
+    if not same_shapes(saved, shapes):
         raise CheckpointError(f"checkpoint model shape {saved} does not match suite {suite!r} ({shapes}); "
                               f"the suite's spaces changed since training: retrain")
 
@@ -135,7 +141,7 @@ def check_env_spec(spec: Any, suite: str | None, shapes: Shapes, agent: str) -> 
         raise CheckpointError(f"this {agent} agent was trained on suite {suite!r}, not {spec.suite!r}; "
                               f"use a checkpoint trained on {spec.suite!r}")
     got = shapes_from_spaces(spec.observation_space, spec.action_space, spec.max_episode_steps, spec.episodes_per_trial)
-    if got != shapes:
+    if not same_shapes(got, shapes):
         raise CheckpointError(f"suite {spec.suite!r} spaces {got} do not match the model's {shapes}")
 
 
