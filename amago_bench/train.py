@@ -4,20 +4,28 @@ Each trainable agent config (a TOML file in ``amago_bench/data/agents/``) names 
 :data:`amago_bench.agents.TRAINERS` maps the kind to the trainer function that lives with the
 agent (``agents/amago2/trainer.py``, ``agents/rl2_ppo/trainer.py``). :func:`train` resolves the
 suite and the config, then dispatches. What the trainers share lives here: the run directory,
-the recorder that writes evaluation episodes into the results database and ``metrics.csv``,
-and the evaluation entry each evaluation adds to the run's history.
+:class:`TrainingRun` (a run's setup, counters, resume, clock, per-epoch evaluation and
+checkpoint cadence, and how it ended), the recorder that writes evaluation episodes into the
+results database and ``metrics.csv``, and the evaluation entry each evaluation adds to the
+run's history.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import dataclasses
 import importlib
+import json
+import shutil
+import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator, TypeVar
 
 
 from amago_bench.agents import TRAINERS, config_kind
+from amago_bench.errors import UserError
 from amago_bench.evaluate import Job, evaluate
 from amago_bench.suite import SuiteSpec, get_suite
 
@@ -173,4 +181,202 @@ def training_manifest(spec: SuiteSpec, agent_name: str, agent_config: dict[str, 
                 backend=spec.default_backend, budget=budget, trial_protocol=spec.trial_protocol)
 
 
-__all__ = ["format_clock", "write_progress", "PROGRESS_NAME", "train", "run_dir", "TrainResult", "RunRecorder", "evaluation_entry", "training_manifest", "CHECKPOINT_NAME"]
+# ---------------------------------------------------------------------------------------
+# One training run, whatever the agent
+
+C = TypeVar("C")
+
+
+def with_epochs(cfg: C, epochs: int | None) -> C:
+    """``cfg`` with ``train.epochs`` set to the ``--epochs`` override (None: the budget's)."""
+    if epochs is None:
+        return cfg
+    if epochs < 0:
+        raise UserError(f"--epochs must be >= 0, got {epochs}; leave it out for the budget's {cfg.train.epochs}")
+    return dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, epochs=int(epochs)))
+
+
+class TrainingRun:
+    """What every trainer does around its own collect / update steps, in the order it does it.
+
+    Construction makes the run directory (``--fresh`` deletes it first). :meth:`setup` sets torch
+    up (flush denormals, threads, device) and returns the device and the suite's
+    :class:`~amago_bench.agents.shapes.Shapes`; :meth:`resume` loads the last checkpoint, if any,
+    into the learner, :attr:`counters` and :attr:`rng`; :meth:`open_records` writes
+    ``config.json`` and opens the recorder and TensorBoard. Inside ``with run.recording(...)``
+    the trainer loops over :meth:`epochs`, calling :meth:`evaluate` and :meth:`end_epoch` (the
+    checkpoint cadence) each epoch; the block records how the run ended (finished,
+    interrupted, failed). :meth:`result` leaves a checkpoint even when there was nothing to
+    train and returns the :class:`TrainResult`.
+
+    ``cfg`` is an agent config with ``name``, ``to_dict()`` and a ``train`` section with epochs,
+    eval_every, eval_trials_per_task, eval_envs, checkpoint_every and tensorboard.
+    """
+
+    def __init__(self, spec: SuiteSpec, cfg: Any, budget: str, seed: int, runs_root: str | Path = "runs",
+                 fresh: bool = False, log: Callable[[str], None] | None = print) -> None:
+        import numpy as np
+
+        self.spec, self.cfg, self.budget, self.seed = spec, cfg, budget, seed
+        self.log = log or (lambda s: None)
+        self.out = run_dir(runs_root, spec.name, cfg.name, budget, seed)
+        if fresh and self.out.exists():
+            shutil.rmtree(self.out)
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.checkpoint = self.out / CHECKPOINT_NAME
+        self.counters: dict[str, Any] = {"epoch": 0, "env_steps": 0, "evals": 0, "run_id": None, "eval_scores": [],
+                                         "wall_s": 0.0, "eval_s": 0.0}
+        self.rng = np.random.default_rng(seed)
+        """The trainer's generator (sampling, collection seeds); saved in every checkpoint."""
+        self.recorder: RunRecorder | None = None
+        self.writer: Any = None
+        """TensorBoard SummaryWriter, or None."""
+        self.t0 = time.perf_counter()
+        self.wall0 = 0.0
+        self.first_epoch = 0
+
+    def setup(self, threads: int | None, device: str | None) -> tuple[Any, Any]:
+        """Torch settings and the suite's checks: returns (torch device, Shapes)."""
+        import torch
+
+        from amago_bench.agents.device import pick_device, set_threads
+        from amago_bench.agents.shapes import shapes_from_spaces
+        from amago_bench.envs.spaces import space_from_spec
+
+        spec = self.spec
+        torch.set_flush_denormal(True)  # denormal Adam moments are ~100x slower on CPU
+        set_threads(threads)  # given, else OMP_NUM_THREADS, else min(2, cpu count)
+        dev = pick_device(device)
+        if spec.default_backend not in spec.backends:
+            raise UserError(f"suite {spec.name!r}: default backend {spec.default_backend!r} is not one of {list(spec.backends)}")
+        shapes = shapes_from_spaces(space_from_spec(spec.observation), space_from_spec(spec.action),
+                                    spec.trial.max_episode_steps, spec.trial.episodes)
+        return dev, shapes
+
+    def resume(self, learner: Any, read_checkpoint: Callable[[Path], dict[str, Any]],
+               check: Callable[[dict[str, Any]], None]) -> None:
+        """When the run has a checkpoint: read it, ``check`` it, and load the learner, counters and RNG."""
+        from amago_bench.agents.checkpoint import set_rng_state
+
+        if not self.checkpoint.exists():
+            return
+        data = read_checkpoint(self.checkpoint)
+        check(data)
+        learner.load_state_dict(data["learner"])
+        self.counters.update(data["extra"]["counters"])
+        set_rng_state(self.rng, data["extra"]["rng"])
+        c = self.counters
+        self.log(f"resuming {self.out} from epoch {c['epoch']} ({c['env_steps']} env steps, {learner.updates} updates)")
+
+    def open_records(self, db: str | None, store: bool) -> None:
+        """Write ``config.json``; open the recorder (results store when ``store``, and ``metrics.csv``) and TensorBoard."""
+        cfg, tc = self.cfg, self.cfg.train
+        (self.out / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2))
+        manifest = training_manifest(self.spec, cfg.name, cfg.to_dict(), self.seed, self.budget, tc.eval_trials_per_task,
+                                     tc.eval_envs)
+        self.recorder = RunRecorder(self.out / "metrics.csv", db, manifest if store else None, self.counters["run_id"],
+                                    self.counters["evals"])
+        if tc.tensorboard:
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+
+                self.writer = SummaryWriter(str(self.out / "tb"))
+            except ImportError:
+                self.log("tensorboard is not installed; metrics go to metrics.csv only (pip install -e '.[agent]')")
+
+    @property
+    def to_train(self) -> bool:
+        """Whether epochs remain (else no collection is set up)."""
+        return self.counters["epoch"] < self.cfg.train.epochs
+
+    def wall(self) -> float:
+        """Seconds of this run so far, across resumes, evaluations included."""
+        return self.wall0 + time.perf_counter() - self.t0
+
+    def eta(self, epoch: int) -> float:
+        """Seconds left after epoch index ``epoch``, at this process's pace so far."""
+        return (time.perf_counter() - self.t0) / (epoch + 1 - self.first_epoch) * (self.cfg.train.epochs - epoch - 1)
+
+    @contextlib.contextmanager
+    def recording(self, *close: Callable[[], None]) -> Iterator[None]:
+        """Start the clock; on leaving, call ``close`` (collectors), close TensorBoard and record how
+        the run ended (finished, or interrupted / failed with the reason, the exception re-raised)."""
+        self.t0 = time.perf_counter()
+        self.wall0 = float(self.counters.get("wall_s", 0.0))  # seconds of this run before the last resume
+        self.first_epoch = self.counters["epoch"]
+        status, reason = "failed", "unknown"
+        try:
+            yield
+            status, reason = "finished", None
+        except KeyboardInterrupt:
+            status, reason = "interrupted", "KeyboardInterrupt (Ctrl-C or SIGTERM); re-run the same command to resume"
+            raise
+        except BaseException as exc:
+            status, reason = "failed", f"{type(exc).__name__}: {exc}"
+            raise
+        finally:
+            for fn in close:
+                fn()
+            if self.writer:
+                self.writer.close()
+            self.recorder.finish(status, reason)
+
+    def epochs(self) -> range:
+        """The epoch indices left to train."""
+        return range(self.counters["epoch"], self.cfg.train.epochs)
+
+    def evaluate(self, epoch: int, make_agent: Callable[[], Any]) -> str:
+        """After epoch index ``epoch``, when one is due (every ``eval_every`` epochs and after the
+        last): evaluate ``make_agent()`` on the test split, record it, add the entry to the history
+        and TensorBoard; returns the log-line suffix ("" when none was due)."""
+        tc, c = self.cfg.train, self.counters
+        if not ((epoch + 1) % tc.eval_every == 0 or epoch + 1 == tc.epochs):
+            return ""
+        eval_start = time.perf_counter()
+        steps_now = c["env_steps"]
+        entry = evaluation_entry(make_agent(), self.spec, self.seed, tc.eval_trials_per_task, tc.eval_envs, self.recorder,
+                                 c["evals"], steps_now, epoch + 1)
+        c["run_id"] = self.recorder.run_id
+        c["eval_s"] = float(c.get("eval_s", 0.0)) + time.perf_counter() - eval_start
+        entry["wall_s"] = round(self.wall(), 3)  # since the run started, evaluations included
+        entry["eval_s"] = round(c["eval_s"], 3)  # of which evaluating
+        c["eval_scores"] = [*c["eval_scores"], entry]
+        c["evals"] += 1
+        if self.writer:
+            self.writer.add_scalar("eval/normalised_mean", entry["normalised"], steps_now)
+            for t, v in entry["tasks"].items():
+                self.writer.add_scalar(f"eval/normalised/{t}", v, steps_now)
+                self.writer.add_scalar(f"eval/score/{t}", entry["score"][t], steps_now)
+        return f" | eval normalised {entry['normalised']:.3f}"
+
+    def add_scalars(self, metrics: dict[str, list[float]], returns: dict[str, list[float]]) -> None:
+        """Training metrics (mean of each list) and train returns per task to TensorBoard, at the current env steps."""
+        import numpy as np
+
+        if self.writer:
+            steps = self.counters["env_steps"]
+            for k, v in metrics.items():
+                self.writer.add_scalar(k, float(np.mean(v)), steps)
+            for t, v in returns.items():
+                self.writer.add_scalar(f"train/return/{t}", float(np.mean(v)), steps)
+
+    def end_epoch(self, epoch: int, save: Callable[[], None]) -> None:
+        """Count epoch index ``epoch`` as done; ``save`` a checkpoint (and ``progress.json``) every
+        ``checkpoint_every`` epochs and after the last."""
+        tc = self.cfg.train
+        self.counters["epoch"] = epoch + 1
+        self.counters["wall_s"] = self.wall()
+        if (epoch + 1) % tc.checkpoint_every == 0 or epoch + 1 == tc.epochs:
+            save()
+            write_progress(self.out, self.counters, tc.epochs)
+
+    def result(self, updates: int, save: Callable[[], None]) -> TrainResult:
+        """The run's :class:`TrainResult`; with nothing trained (epochs = 0), ``save`` a loadable checkpoint first."""
+        if not self.checkpoint.exists():
+            save()
+        c = self.counters
+        return TrainResult(self.out, self.checkpoint, c["epoch"], c["env_steps"], updates, time.perf_counter() - self.t0,
+                           c["eval_scores"], c["run_id"])
+
+
+__all__ = ["format_clock", "with_epochs", "TrainingRun", "write_progress", "PROGRESS_NAME", "train", "run_dir", "TrainResult", "RunRecorder", "evaluation_entry", "training_manifest", "CHECKPOINT_NAME"]

@@ -220,3 +220,19 @@ def test_agent_registry_lists_every_config_with_its_kind_and_dispatches(capsys):
     assert main(["agents"]) == 0
     out = capsys.readouterr().out.splitlines()
     assert len(out) == len(rows) and all(line.split()[0] in rows for line in out)
+
+
+def test_format_clock_and_the_epochs_override():
+    import dataclasses
+
+    from amago_bench.agents.amago2.config import AgentConfig
+    from amago_bench.errors import UserError
+    from amago_bench.train import format_clock, with_epochs
+
+    assert [format_clock(s) for s in (0, 59.4, 61, 3599, 3600, 36061)] == ["0:00", "0:59", "1:01", "59:59", "1:00:00",
+                                                                           "10:01:01"]
+    cfg = AgentConfig()
+    assert with_epochs(cfg, None) is cfg
+    assert with_epochs(cfg, 0) == dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, epochs=0))
+    with pytest.raises(UserError, match="--epochs must be >= 0, got -1"):
+        with_epochs(cfg, -1)

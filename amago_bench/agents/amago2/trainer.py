@@ -19,9 +19,6 @@ in the replay on resume (it is valid experience); the counters restart from the 
 from __future__ import annotations
 
 import dataclasses
-import json
-import shutil
-import time
 from pathlib import Path
 from typing import Any, Callable
 
@@ -30,13 +27,11 @@ import numpy as np
 from amago_bench.agents.amago2.config import PRECISIONS, AgentConfig, load_config
 from amago_bench.agents.amago2.inputs import time_features
 from amago_bench.agents.amago2.model import Shapes
-from amago_bench.envs.spaces import space_from_spec
 from amago_bench.errors import UserError
 from amago_bench.policy import Step
 from amago_bench.rollout import Job, RandomJobs, Rollout, make_vector_env, row
 from amago_bench.suite import SuiteSpec
-from amago_bench.train import (CHECKPOINT_NAME, RunRecorder, TrainResult, evaluation_entry, format_clock, run_dir,
-                               training_manifest, write_progress)
+from amago_bench.train import TrainingRun, TrainResult, format_clock, with_epochs
 
 
 def epsilon_at(cfg: AgentConfig, env_steps: int) -> float:
@@ -168,72 +163,34 @@ def train(
     """Train (or resume) the config ``agent`` on ``spec`` at ``budget``; see the module docstring.
     Everything that can be refused is checked before the first env step; the results-store run
     is opened at the first evaluated trial."""
-    import torch
-
     from amago_bench.agents.amago2.agent import Amago2Agent
     from amago_bench.agents.amago2.inputs import to_batch
-    from amago_bench.agents.amago2.learner import (Learner, check_compatible, pick_device, read_checkpoint,
-                                                    rng_state, save_checkpoint, set_rng_state, set_threads)
-    from amago_bench.agents.amago2.model import shapes_from_spaces
+    from amago_bench.agents.amago2.learner import Learner, check_compatible, read_checkpoint, rng_state, save_checkpoint
     from amago_bench.agents.amago2.replay import Replay
-    log = log or (lambda s: None)
-    cfg = load_config(agent, spec.name, spec.family, budget)
-    if epochs is not None:
-        if epochs < 0:
-            raise UserError(f"--epochs must be >= 0, got {epochs}; leave it out for the budget's {cfg.train.epochs}")
-        cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, epochs=int(epochs)))
+    cfg = with_epochs(load_config(agent, spec.name, spec.family, budget), epochs)
     if precision is not None:
         if precision not in PRECISIONS:
             raise UserError(f"unknown precision {precision!r}; valid: {', '.join(PRECISIONS)}")
         cfg = dataclasses.replace(cfg, optim=dataclasses.replace(cfg.optim, precision=precision))
     tc = cfg.train
-    out = run_dir(runs_root, spec.name, cfg.name, budget, seed)
-    if fresh and out.exists():
-        shutil.rmtree(out)
-    out.mkdir(parents=True, exist_ok=True)
-    ckpt_path = out / CHECKPOINT_NAME
-    torch.set_flush_denormal(True)  # denormal Adam moments are ~100x slower on CPU
-    set_threads(threads)  # given, else OMP_NUM_THREADS, else min(2, cpu count)
-    dev = pick_device(device)
-    if spec.default_backend not in spec.backends:
-        raise UserError(f"suite {spec.name!r}: default backend {spec.default_backend!r} is not one of {list(spec.backends)}")
-    shapes = shapes_from_spaces(space_from_spec(spec.observation), space_from_spec(spec.action),
-                                spec.trial.max_episode_steps, spec.trial.episodes)
+    run = TrainingRun(spec, cfg, budget, seed, runs_root, fresh, log)
+    dev, shapes = run.setup(threads, device)
     learner = Learner(cfg, shapes, dev, seed)
-    rng = np.random.default_rng(seed)
-    counters = {"epoch": 0, "env_steps": 0, "evals": 0, "run_id": None, "eval_scores": [], "wall_s": 0.0, "eval_s": 0.0}
-    if ckpt_path.exists():
-        data = read_checkpoint(ckpt_path)
-        check_compatible(data, spec.name, spec.spec_hash, shapes, cfg)
-        learner.load_state_dict(data["learner"])
-        counters.update(data["extra"]["counters"])
-        set_rng_state(rng, data["extra"]["rng"])
-        log(f"resuming {out} from epoch {counters['epoch']} ({counters['env_steps']} env steps, {learner.updates} updates)")
-    (out / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2))
-    replay = Replay(out / "replay", tc.replay_capacity, tc.replay_unit)
-    manifest = training_manifest(spec, cfg.name, cfg.to_dict(), seed, budget, tc.eval_trials_per_task, tc.eval_envs)
-    results = RunRecorder(out / "metrics.csv", db, manifest if store else None, counters["run_id"], counters["evals"])
-    writer = None
-    if tc.tensorboard:
-        try:
-            from torch.utils.tensorboard import SummaryWriter
-
-            writer = SummaryWriter(str(out / "tb"))
-        except ImportError:
-            log("tensorboard is not installed; metrics go to metrics.csv only (pip install -e '.[agent]')")
+    rng, counters = run.rng, run.counters
+    run.resume(learner, read_checkpoint, lambda data: check_compatible(data, spec.name, spec.spec_hash, shapes, cfg))
+    run.open_records(db, store)
+    replay = Replay(run.out / "replay", tc.replay_capacity, tc.replay_unit)
     collect_agent = Amago2Agent(learner.model, cfg, suite=spec.name, sample=True)
     collector = Collector(spec, collect_agent, replay, shapes, tc.num_envs, int(rng.integers(2**31)), tc.chunk_len,
-                          tc.vector, spec.default_backend) if counters["epoch"] < tc.epochs else None
-    t0 = time.perf_counter()
-    wall0 = float(counters.get("wall_s", 0.0))  # seconds of this run before the last resume
+                          tc.vector, spec.default_backend) if run.to_train else None
 
-    def wall() -> float:
-        return wall0 + time.perf_counter() - t0
+    def save() -> None:
+        save_checkpoint(run.checkpoint, learner, spec.name, spec.spec_hash,
+                        {"counters": dict(counters), "rng": rng_state(rng), "replay_next_id": replay.next_id,
+                         "budget": budget, "seed": seed})
 
-    status, reason = "failed", "unknown"
-    first_epoch = counters["epoch"]
-    try:
-        for epoch in range(counters["epoch"], tc.epochs):
+    with run.recording(*([collector.close] if collector is not None else [])):
+        for epoch in run.epochs():
             # -- collect ------------------------------------------------------------------------
             collect_agent.epsilon = epsilon_at(cfg, counters["env_steps"])
             stats = collector.collect(tc.collect_steps)
@@ -246,64 +203,16 @@ def train(
                     for k, v in learner.update(batch).items():
                         metrics.setdefault(k, []).append(v)
             # -- evaluate --------------------------------------------------------------------------
-            summary = ""
-            if (epoch + 1) % tc.eval_every == 0 or epoch + 1 == tc.epochs:
-                eval_start = time.perf_counter()
-                steps_now = counters["env_steps"]
-                eval_agent = Amago2Agent(learner.model, cfg, suite=spec.name, sample=tc.eval_sample)
-                entry = evaluation_entry(eval_agent, spec, seed, tc.eval_trials_per_task, tc.eval_envs, results,
-                                         counters["evals"], steps_now, epoch + 1)
-                counters["run_id"] = results.run_id
-                eval_no = counters["evals"]
-                counters["eval_s"] = float(counters.get("eval_s", 0.0)) + time.perf_counter() - eval_start
-                entry["wall_s"] = round(wall(), 3)  # since the run started, evaluations included
-                entry["eval_s"] = round(counters["eval_s"], 3)  # of which evaluating
-                counters["eval_scores"] = [*counters["eval_scores"], entry]
-                counters["evals"] = eval_no + 1
-                summary = f" | eval normalised {entry['normalised']:.3f}"
-                if writer:
-                    writer.add_scalar("eval/normalised_mean", entry["normalised"], steps_now)
-                    for t, v in entry["tasks"].items():
-                        writer.add_scalar(f"eval/normalised/{t}", v, steps_now)
-                        writer.add_scalar(f"eval/score/{t}", entry["score"][t], steps_now)
-            if writer:
-                for k, v in metrics.items():
-                    writer.add_scalar(k, float(np.mean(v)), counters["env_steps"])
-                for t, v in stats["returns"].items():
-                    writer.add_scalar(f"train/return/{t}", float(np.mean(v)), counters["env_steps"])
-                writer.add_scalar("train/epsilon", collect_agent.epsilon, counters["env_steps"])
+            summary = run.evaluate(epoch, lambda: Amago2Agent(learner.model, cfg, suite=spec.name, sample=tc.eval_sample))
+            run.add_scalars(metrics, stats["returns"])
+            if run.writer:
+                run.writer.add_scalar("train/epsilon", collect_agent.epsilon, counters["env_steps"])
             loss = f" | loss {np.mean(metrics['loss/total']):.3f}" if metrics else ""
-            done_here = epoch + 1 - first_epoch
-            eta = (time.perf_counter() - t0) / done_here * (tc.epochs - epoch - 1)
-            log(f"epoch {epoch + 1}/{tc.epochs} | ETA {format_clock(eta)} | env steps {counters['env_steps']} | updates {learner.updates} | "
-                f"replay {len(replay)} traj | eps {collect_agent.epsilon:.2f}{loss}{summary}")
+            run.log(f"epoch {epoch + 1}/{tc.epochs} | ETA {format_clock(run.eta(epoch))} | env steps {counters['env_steps']} | "
+                    f"updates {learner.updates} | replay {len(replay)} traj | eps {collect_agent.epsilon:.2f}{loss}{summary}")
             # -- checkpoint -----------------------------------------------------------------------
-            counters["epoch"] = epoch + 1
-            counters["wall_s"] = wall()
-            if (epoch + 1) % tc.checkpoint_every == 0 or epoch + 1 == tc.epochs:
-                save_checkpoint(ckpt_path, learner, spec.name, spec.spec_hash,
-                                {"counters": dict(counters), "rng": rng_state(rng), "replay_next_id": replay.next_id,
-                                 "budget": budget, "seed": seed})
-                write_progress(out, counters, tc.epochs)
-        status, reason = "finished", None
-    except KeyboardInterrupt:
-        status, reason = "interrupted", "KeyboardInterrupt (Ctrl-C or SIGTERM); re-run the same command to resume"
-        raise
-    except BaseException as exc:
-        status, reason = "failed", f"{type(exc).__name__}: {exc}"
-        raise
-    finally:
-        if collector is not None:
-            collector.close()
-        if writer:
-            writer.close()
-        results.finish(status, reason)
-    if not ckpt_path.exists():  # nothing to train (epochs = 0): still leave a loadable checkpoint
-        save_checkpoint(ckpt_path, learner, spec.name, spec.spec_hash,
-                        {"counters": dict(counters), "rng": rng_state(rng), "replay_next_id": replay.next_id,
-                         "budget": budget, "seed": seed})
-    return TrainResult(out, ckpt_path, counters["epoch"], counters["env_steps"], learner.updates,
-                       time.perf_counter() - t0, counters["eval_scores"], counters["run_id"])
+            run.end_epoch(epoch, save)
+    return run.result(learner.updates, save)
 
 
 def planned_env_steps(spec: SuiteSpec, agent: str, budget: str) -> int:
