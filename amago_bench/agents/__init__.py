@@ -3,6 +3,11 @@
 Agent configs are TOML files shipped in ``amago_bench/data/agents/``. Each names its ``kind``
 (or extends a config that does; the default is ``amago2``), and :data:`TRAINERS` maps a kind to
 its trainer. Nothing here imports torch: listing agents stays instant.
+
+What every agent shares lives beside the agents' packages: ``configfile.py`` (config files: the
+one builder and the suite/budget layers), ``checkpoint.py`` (the checkpoint file format and its
+checks), ``shapes.py`` (what a model is told about a suite), ``inputs.py`` (env data to model
+inputs), ``timestep.py`` (the timestep encoder) and ``device.py`` (torch threads and device).
 """
 
 from __future__ import annotations
