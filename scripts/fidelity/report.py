@@ -120,9 +120,9 @@ def table_md(reach: pd.DataFrame) -> str:
 def plot_curves(d: pd.DataFrame, x: str, ax=None):
     """One line per (implementation, seed): colour = implementation, line style = seed.
     ``d`` columns: impl, seed, ``x``, normalised."""
-    from amago_bench.report.figures import _new_ax, colours
+    from amago_bench.report.figures import new_ax, colours
 
-    ax = ax if ax is not None else _new_ax(7.5, 4.5)
+    ax = ax if ax is not None else new_ax(7.5, 4.5)
     impls = [i for i in IMPL_NAMES if i in set(d["impl"])] + sorted(set(d["impl"]) - set(IMPL_NAMES))
     col = colours(impls)
     styles = ["-", "--", ":", "-."]
