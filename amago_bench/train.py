@@ -244,7 +244,6 @@ class TrainingRun:
         from amago_bench.envs.spaces import space_from_spec
 
         spec = self.spec
-        torch.set_flush_denormal(True)  # denormal Adam moments are ~100x slower on CPU
         set_threads(threads)  # given, else OMP_NUM_THREADS, else min(2, cpu count)
         dev = pick_device(device)
         if spec.default_backend not in spec.backends:
@@ -301,10 +300,15 @@ class TrainingRun:
     def recording(self, *close: Callable[[], None]) -> Iterator[None]:
         """Start the clock; on leaving, call ``close`` (collectors), close TensorBoard and record how
         the run ended (finished, or interrupted / failed with the reason, the exception re-raised)."""
+        import torch
+
         self.t0 = time.perf_counter()
         self.wall0 = float(self.counters.get("wall_s", 0.0))  # seconds of this run before the last resume
         self.first_epoch = self.counters["epoch"]
         status, reason = "failed", "unknown"
+        # Denormal Adam moments are ~100x slower on CPU: flush them while training. The setting is
+        # global to the process, so the process default (off) is restored on leaving.
+        torch.set_flush_denormal(True)
         try:
             yield
             status, reason = "finished", None
@@ -315,6 +319,7 @@ class TrainingRun:
             status, reason = "failed", f"{type(exc).__name__}: {exc}"
             raise
         finally:
+            torch.set_flush_denormal(False)
             for fn in close:
                 fn()
             if self.writer:

@@ -216,6 +216,7 @@ def test_train_and_test_seed_ranges_are_disjoint():
 
 
 def test_goal_cache_on_disk_gives_the_same_goals(metaworld_cache, monkeypatch):
+    monkeypatch.setattr(mwenv, "_GOALS", {})  # built here, not by an earlier test of this process
     built = mwenv.goal_lists("ML1:reach-v3", 0)
     assert list(mwenv.cache_dir().glob("ML1_reach-v3-seed0-metaworld*.json"))
     assert mwenv.cache_dir().parent == metaworld_cache
@@ -232,6 +233,7 @@ def test_goal_cache_on_disk_gives_the_same_goals(metaworld_cache, monkeypatch):
 def test_goal_cache_never_unpickles_what_it_reads(metaworld_cache, monkeypatch, tmp_path):
     """A planted cache file cannot run code: the cache is JSON, env classes are looked up by name
     among metaworld's own, and a file that names anything else is rebuilt, not trusted."""
+    monkeypatch.setattr(mwenv, "_GOALS", {})  # built here, not by an earlier test of this process
     mwenv.goal_lists("ML1:reach-v3", 0)
     path = next(mwenv.cache_dir().glob("ML1_reach-v3-seed0-metaworld*.json"))
     marker = tmp_path / "pwned"
