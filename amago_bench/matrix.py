@@ -30,9 +30,11 @@ from amago_bench.suite import get_suite
 from amago_bench.train import CHECKPOINT_NAME, PROGRESS_NAME, format_clock, run_dir, train
 
 #: Training env steps per wall second (collection, updates and evaluations together) by agent
-#: kind at the small budgets, measured with `amago-bench study scale` on scale-probe on a 2-core
-#: CPU (one run per core, --threads 1), used only when no run of the kind exists yet.
-DEFAULT_RATES: dict[str, float] = {"amago2": 60.0, "rl2-ppo": 900.0}
+#: kind at the small budgets, measured by `amago-bench study scale` on scale-probe on a 2-core
+#: CPU (10,240 env steps in 480-929 s for the AMAGO-2 variants, 204,800 in 123-179 s for
+#: RL^2-PPO; --threads 1, more jobs than cores, so conservative), used only when no run of the
+#: agent exists yet in the runs folder.
+DEFAULT_RATES: dict[str, float] = {"amago2": 15.0, "rl2-ppo": 1300.0}
 #: Evaluation env steps per second assumed for the estimate of an evaluation job.
 EVAL_RATE = 2000.0
 

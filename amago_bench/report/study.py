@@ -48,6 +48,26 @@ def seed_scores(cfg: Any) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["suite", "agent", "seed", "task", "normalised", "trials"])
 
 
+def training_costs(cfg: Any) -> pd.DataFrame:
+    """Per trained job: env steps and training wall seconds (from the run's progress.json)."""
+    from amago_bench.matrix import checkpoint_of, plan
+    from amago_bench.train import PROGRESS_NAME
+
+    full = type(cfg)(**{**cfg.__dict__, "shard": (0, 1)})
+    rows = []
+    for job in plan(full):
+        if not job.trained:
+            continue
+        p = checkpoint_of(job, full).parent / PROGRESS_NAME
+        try:
+            doc = json.loads(p.read_text())
+        except (OSError, ValueError):
+            continue
+        rows.append({"suite": job.suite, "agent": job.agent, "seed": job.seed, "env_steps": doc["env_steps"],
+                     "wall_s": doc["wall_s"]})
+    return pd.DataFrame(rows, columns=["suite", "agent", "seed", "env_steps", "wall_s"])
+
+
 def summarise(scores: pd.DataFrame, ci_seed: int = 0, reps: int = 2000) -> pd.DataFrame:
     """Per (suite, agent, task): mean over training seeds, 95% percentile-bootstrap interval over
     seeds (a Generator per cell from the seed and the cell's key), min and max, seed count."""
@@ -132,6 +152,17 @@ def write_scale_study(cfg: Any, out: str | Path, command: str) -> list[str]:
         ax = plot(summary, scores, suite)
         written += save(ax, out / f"scale_{suite}", f"Scale study: {suite}", prov)
         lines += [f"![{suite}](scale_{suite}.png)", ""]
+    costs = training_costs(cfg)
+    if not costs.empty:
+        costs.to_csv(out / "training_costs.csv", index=False)
+        written.append(str(out / "training_costs.csv"))
+        lines += ["## Training cost", "", "Env steps and training wall seconds per run (evaluations included), "
+                  "from each run's `progress.json` (the machine: `run.json`).", "",
+                  "| suite | agent | seeds | env steps per run | wall s per run (min - max) |", "|---|---|---:|---:|---|"]
+        for (suite, agent), g in costs.groupby(["suite", "agent"], sort=False):
+            lines.append(f"| {suite} | {agent} | {len(g)} | {int(g['env_steps'].max()):,} | "
+                         f"{g['wall_s'].min():.0f} - {g['wall_s'].max():.0f} |")
+        lines.append("")
     (out / "README.md").write_text("\n".join(lines))
     written.append(str(out / "README.md"))
     return written
