@@ -69,3 +69,19 @@ def test_smoke_study_end_to_end_and_resume(tmp_path):
     after = _digest(db), {p: _digest(p) for p in (tmp_path / "runs").rglob("checkpoint.pt")}
     assert after == before
     pd.testing.assert_frame_equal(seed_scores(cfg), scores)
+
+
+def test_reproduce_command_runs_its_matrix_and_writes_the_reports(tmp_path, monkeypatch):
+    from amago_bench.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    argv = ["reproduce", "--budget", "smoke", "--suites", "scale-probe", "--agents", "amago2", "random",
+            "--threads", "1", "--db", "r.db", "--no-progress", "--out", "paper"]
+    assert main(argv) == 0
+    out = tmp_path / "paper"
+    assert (out / "index.html").stat().st_size > 0 and (out / "run.json").exists()
+    assert (out / "scale-probe" / "leaderboard.csv").exists()
+    import json
+
+    doc = json.loads((out / "run.json").read_text())
+    assert doc["matrix"]["agents"] == ["amago2", "random"] and doc["wall_s_this_invocation"] > 0

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import shlex
+from pathlib import Path
 import sys
 import time
 
@@ -108,7 +109,7 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
         return 0
     out = args.out or f"reports/paper-{args.budget}"
     command = "amago-bench " + shlex.join(sys.argv[1:]) if sys.argv[1:] else "amago-bench reproduce"
-    res = write_report(ReportConfig(db=args.db, out=out, suites=cfg.suites, command=command))
+    res = write_report(ReportConfig(db=args.db, out=Path(out), suites=cfg.suites, command=command))
     _stamp(out, command, time.perf_counter() - t0, cfg)
     print(f"reproduction written to {out}/ ({len(res.written)} files)")
     return 0
@@ -132,7 +133,6 @@ def _stamp(out: str, command: str, seconds: float, cfg) -> None:
     """What produced a report folder: command, versions, git, wall time of this invocation."""
     import json
     import platform
-    from pathlib import Path
 
     from amago_bench.store import environment_versions, git_state
 
