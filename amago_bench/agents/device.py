@@ -9,19 +9,43 @@ import torch
 from amago_bench.errors import UserError
 
 
+def _cpu_times() -> tuple[int, int] | None:
+    """(busy, total) jiffies of all CPUs from /proc/stat (Linux), or None."""
+    try:
+        with open("/proc/stat") as f:
+            fields = [int(x) for x in f.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+    return sum(fields) - idle, sum(fields)
+
+
+def busy_cores(window: float = 0.25) -> float:
+    """How many cores other processes keep busy now: measured over ``window`` seconds from
+    /proc/stat where it exists (the 1-minute load average lags by a minute), else the load average."""
+    import time
+
+    a = _cpu_times()
+    if a is not None:
+        time.sleep(window)
+        b = _cpu_times()
+        if b is not None and b[1] > a[1]:
+            return (b[0] - a[0]) / (b[1] - a[1]) * (os.cpu_count() or 1)
+    try:
+        return os.getloadavg()[0]
+    except (AttributeError, OSError):
+        return 0.0
+
+
 def default_threads() -> int:
-    """``OMP_NUM_THREADS`` when set, else ``min(2, idle cores)``: the cores not already busy by the
-    1-minute load average, at least 1. More threads rarely help these small models, and threads
-    that fight other processes for busy cores slow everything down many times over."""
+    """``OMP_NUM_THREADS`` when set, else ``min(2, idle cores)``: the cores not kept busy by other
+    processes (:func:`busy_cores`), at least 1. More threads rarely help these small models, and
+    threads that fight other processes for busy cores slow everything down many times over."""
     env = os.environ.get("OMP_NUM_THREADS", "").strip()
     if env.isdigit() and int(env) > 0:
         return int(env)
     cores = os.cpu_count() or 1
-    try:
-        busy = os.getloadavg()[0]
-    except (AttributeError, OSError):
-        busy = 0.0
-    return max(1, min(2, cores - int(round(busy))))
+    return max(1, min(2, cores - int(round(busy_cores()))))
 
 
 def set_threads(threads: int | None = None) -> int:

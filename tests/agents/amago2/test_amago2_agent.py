@@ -160,6 +160,34 @@ def test_config_files_and_errors(tmp_path):
         load_config("amago2", budget="tiny")
 
 
+def test_busy_cores_sees_a_cpu_bound_process_at_once():
+    import multiprocessing as mp
+
+    from amago_bench.agents.device import busy_cores
+
+    import os
+
+    idle = busy_cores(0.3)
+    if idle > (os.cpu_count() or 1) - 1.2:
+        pytest.skip(f"the machine is already busy ({idle:.1f} cores): one more process cannot show")
+    p = mp.get_context("spawn").Process(target=_spin, daemon=True)
+    p.start()
+    try:
+        import time
+
+        time.sleep(1.0)  # let it start
+        busy = busy_cores(0.5)
+    finally:
+        p.terminate()
+        p.join()
+    assert busy >= idle + 0.5  # one spinning process is about one more busy core, seen immediately
+
+
+def _spin() -> None:
+    while True:
+        pass
+
+
 def test_set_threads_respects_argument_then_omp_then_default(monkeypatch):
     import os
 
@@ -171,12 +199,14 @@ def test_set_threads_respects_argument_then_omp_then_default(monkeypatch):
         assert set_threads(None) == 1 and torch.get_num_threads() == 1
         assert set_threads(2) == 2 and torch.get_num_threads() == 2  # an explicit value wins
         monkeypatch.delenv("OMP_NUM_THREADS")
+        from amago_bench.agents import device
+
         monkeypatch.setattr(os, "cpu_count", lambda: 4)
-        monkeypatch.setattr(os, "getloadavg", lambda: (0.2, 0.0, 0.0))
+        monkeypatch.setattr(device, "busy_cores", lambda: 0.2)
         assert set_threads(None) == 2  # an idle machine: two threads
-        monkeypatch.setattr(os, "getloadavg", lambda: (3.1, 0.0, 0.0))
+        monkeypatch.setattr(device, "busy_cores", lambda: 3.1)
         assert set_threads(None) == 1  # three of four cores busy: one thread
-        monkeypatch.setattr(os, "getloadavg", lambda: (9.0, 0.0, 0.0))
+        monkeypatch.setattr(device, "busy_cores", lambda: 9.0)
         assert set_threads(None) == 1  # never fewer than one
     finally:
         torch.set_num_threads(before)
