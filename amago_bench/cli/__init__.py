@@ -107,6 +107,9 @@ def main(argv: list[str] | None = None) -> int:
     debug = bool(args.debug) or os.environ.get(DEBUG_ENV, "") not in ("", "0")
     try:
         signal.signal(signal.SIGTERM, _sigterm)
+        # Ctrl-C stops a run as an interruption even when the shell started us with SIGINT ignored
+        # (background jobs of non-interactive shells): finished work is kept, the run is marked.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     except ValueError:
         pass  # not the main thread
     try:
