@@ -19,12 +19,13 @@ from amago_bench.envs.spaces import space_from_spec
 from amago_bench.errors import UserError
 from amago_bench.evaluate import evaluate
 from amago_bench.policy import BUILTIN_AGENTS, EnvSpec, load_agent
-from amago_bench.rollout import _call_agent
+from amago_bench.agents import UNTRAINED_AGENTS
+from amago_bench.rollout import call_agent
 from amago_bench.store import ResultsStore, RunManifest
 from amago_bench.suite import SuiteSpec, get_suite
 
 #: Built-in agents that take no checkpoint.
-UNTRAINED = ("random", "probe-oracle")
+UNTRAINED: tuple[str, ...] = tuple(UNTRAINED_AGENTS)
 
 
 @dataclass(frozen=True)
@@ -147,7 +148,7 @@ def run_evaluation(args: EvalRequest, spec: SuiteSpec | None = None, log: Callab
     _preflight_envs(spec, args.split, backend, args.tasks)
     agent, config = agent_and_config(args.agent, args.checkpoint)
     obs_space, act_space = space_from_spec(spec.observation), space_from_spec(spec.action)
-    _call_agent(agent, "start()", agent.start,  # an agent that cannot start fails before a run is opened
+    call_agent(agent, "start()", agent.start,  # an agent that cannot start fails before a run is opened
                 EnvSpec(spec.name, obs_space, act_space, args.num_envs, spec.trial.episodes, spec.trial.max_episode_steps),
                 args.seeds[0])
     total = len(args.tasks or spec.task_names(args.split)) * args.trials_per_task

@@ -135,7 +135,7 @@ def _assign(obs: Any, i: int, value: Any) -> None:
         obs[i] = value
 
 
-def _call_agent(agent: Agent, method: str, fn, *args: Any) -> Any:
+def call_agent(agent: Agent, method: str, fn, *args: Any) -> Any:
     """Call an agent method; an exception from the agent's own code becomes an AgentCodeError
     naming the agent and the method, with the original chained for ``--debug``."""
     try:
@@ -154,7 +154,7 @@ class Rollout:
         self.envs, self.suite, self.agent, self.jobs = envs, suite, agent, jobs
         self.n = n = envs.num_envs
         self.spec = env_spec(envs, suite)
-        _call_agent(agent, "start()", agent.start, self.spec, seed)
+        call_agent(agent, "start()", agent.start, self.spec, seed)
         self.slot: list[Job | None] = jobs.take(n)
         self.episodes: list[list[dict]] = [[] for _ in range(n)]
         obs, _ = envs.reset(options={"idle": True})  # every slot parked, then filled one by one
@@ -197,9 +197,9 @@ class Rollout:
                         new_trial=self.new_trial, new_episode=self.new_episode, episode_index=self.ep_index.copy(),
                         step_in_episode=self.t_in_ep.copy(), active=self.active.copy(),
                         trial_seed=self.trial_seed.copy())
-            actions = self._checked(_call_agent(self.agent, "act()", self.agent.act, step))
-            obs, reward, terminated, truncated, info = self.envs.step(actions)  # obs: a fresh copy (copy=True)
-            self.obs = _copy(obs)
+            actions = self._checked(call_agent(self.agent, "act()", self.agent.act, step))
+            obs, reward, terminated, truncated, info = self.envs.step(actions)
+            self.obs = obs  # a fresh copy (the vector env copies, copy=True): slot resets may write into it
             steps += 1
             total += int(self.active.sum())
             reward = np.asarray(reward, np.float32).copy()

@@ -237,7 +237,6 @@ class TrainingRun:
 
     def setup(self, threads: int | None, device: str | None) -> tuple[Any, Any]:
         """Torch settings and the suite's checks: returns (torch device, Shapes)."""
-        import torch
 
         from amago_bench.agents.device import pick_device, set_threads
         from amago_bench.agents.shapes import shapes_from_spaces

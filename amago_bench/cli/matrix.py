@@ -132,13 +132,14 @@ def cmd_study(args: argparse.Namespace) -> int:
 def _stamp(out: str, command: str, seconds: float, cfg) -> None:
     """What produced a report folder: command, versions, git, wall time of this invocation."""
     import json
+    import os
     import platform
 
     from amago_bench.store import environment_versions, git_state
 
     commit, dirty = git_state()
     doc = {"command": command, "wall_s_this_invocation": round(seconds, 1), "git_commit": commit, "git_dirty": dirty,
-           "python": platform.python_version(), "machine": f"{platform.machine()}, {__import__('os').cpu_count()} CPUs",
+           "python": platform.python_version(), "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
            "versions": environment_versions(("torch", "gymnasium", "numpy", "popgym")),
            "matrix": {"agents": list(cfg.agents), "suites": list(cfg.suites), "seeds": list(cfg.seeds),
                       "budget": cfg.budget, "eval_trials_per_task": cfg.eval_trials_per_task}}

@@ -8,6 +8,7 @@ run is found by its checkpoint's path in the run's agent config (random: by agen
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,7 @@ def seed_scores(cfg: Any) -> pd.DataFrame:
     from amago_bench.matrix import checkpoint_of, plan
     from amago_bench.store import ResultsStore
 
-    full = type(cfg)(**{**cfg.__dict__, "shard": (0, 1)})
+    full = dataclasses.replace(cfg, shard=(0, 1))  # every job, whichever shard stored it
     rows = []
     with ResultsStore(cfg.db, create=False) as store:
         for suite in cfg.suites:
@@ -53,7 +54,7 @@ def training_costs(cfg: Any) -> pd.DataFrame:
     from amago_bench.matrix import checkpoint_of, plan
     from amago_bench.train import PROGRESS_NAME
 
-    full = type(cfg)(**{**cfg.__dict__, "shard": (0, 1)})
+    full = dataclasses.replace(cfg, shard=(0, 1))
     rows = []
     for job in plan(full):
         if not job.trained:
