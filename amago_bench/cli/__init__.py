@@ -26,7 +26,7 @@ class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
 
     def _get_help_string(self, action: argparse.Action) -> str:
         text = action.help or ""
-        if "default" in text or action.default in (None, False, argparse.SUPPRESS) or not action.option_strings:
+        if "default" in text or action.default is None or action.default is False or action.default is argparse.SUPPRESS or not action.option_strings:
             return text
         return super()._get_help_string(action)
 
@@ -42,6 +42,11 @@ class _Parser(argparse.ArgumentParser):
             kwargs["formatter_class"] = type(
                 f"{fc.__name__}WithDefaults", (fc, _HelpFormatter), {})
         super().__init__(*args, **kwargs)
+
+    def add_argument(self, *args, **kwargs):  # an option without help text still shows its default
+        if kwargs.get("help") is None and kwargs.get("default") is not None and kwargs.get("default") is not False and args and args[0].startswith("-"):
+            kwargs["help"] = "(default: %(default)s)"
+        return super().add_argument(*args, **kwargs)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -28,7 +28,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--epochs", type=int, default=None, help="override the budget's number of epochs")
     p.add_argument("--fresh", action="store_true", help="delete the run directory first instead of resuming")
     p.add_argument("--no-store", action="store_true", help="do not write to the results database (metrics.csv only)")
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: $OMP_NUM_THREADS if set, else min(2, cores not busy by the load average))")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: $OMP_NUM_THREADS if set, else min(2, cores not kept busy by other processes, measured from /proc/stat))")
     p.add_argument("--precision", choices=PRECISIONS, default=None,
                    help="update arithmetic (default: the config's, auto = bf16 on CUDA, fp32 on CPU); "
                         "bf16 is ~1.6x faster on CPUs with AVX512-BF16 or AMX")
