@@ -27,8 +27,12 @@ OUT = ROOT / "reports" / "fidelity"
 DATA = OUT / "data"
 TASK_SUITE = {"RepeatPreviousEasy": "popgym-repeat-single", "PositionOnlyCartPoleEasy": "popgym-cartpole-single"}
 THRESHOLD = 0.95
-IMPL_NAMES = {"amago2": "ours, per-action head (default)", "amago2-action-input": "ours, action-input head",
-              "amago2 d64-short-exploration": "ours, per-action head, d_model 64, epsilon to 0.05 by 10k steps",
+IMPL_NAMES = {"amago2": "ours, per-action head (default)",
+              "amago2-tau02-eps02": "ours, per-action head (default)",  # an agent file equal to the default (run before it changed)
+              "amago2-tau02": "ours, per-action head, epsilon U(0, 1)",
+              "amago2 earlier": "ours, per-action head, tau 0.003, epsilon U(0, 1)",
+              "amago2-action-input earlier": "ours, action-input head, tau 0.003, epsilon U(0, 1)",
+              "amago2 d64-short-exploration": "ours, per-action head, tau 0.003, d_model 64, epsilon to 0.05 by 10k steps",
               "ref-agent": "reference AMAGO, agent", "ref-multitask": "reference AMAGO, multitask",
               "sb3-recurrent-ppo": "SB3 RecurrentPPO"}
 
