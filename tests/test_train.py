@@ -163,7 +163,7 @@ def test_learns_popgym_repeat_previous_single_episode(tmp_path):
 
 
 @pytest.mark.slow
-def test_learns_position_only_cartpole_single_episode(tmp_path):
+def test_learns_popgym_position_only_cartpole_single_episode(tmp_path):
     """POPGym PositionOnlyCartPoleEasy (velocities must come from the history), single task, one
     episode per trial, at the fidelity study's small budget (reports/fidelity/): >= 0.95 within
     30k env steps. Measured with the default settings (tau 0.02, epsilon U(0, 0.2) per actor),

@@ -29,10 +29,11 @@ TASK_SUITE = {"RepeatPreviousEasy": "popgym-repeat-single", "PositionOnlyCartPol
 THRESHOLD = 0.95
 IMPL_NAMES = {"amago2": "ours, per-action head (default)",
               "amago2-tau02-eps02": "ours, per-action head (default)",  # an agent file equal to the default (run before it changed)
-              "amago2-tau02": "ours, per-action head, epsilon U(0, 1)",
-              "amago2 earlier": "ours, per-action head, tau 0.003, epsilon U(0, 1)",
-              "amago2-action-input earlier": "ours, action-input head, tau 0.003, epsilon U(0, 1)",
-              "amago2 d64-short-exploration": "ours, per-action head, tau 0.003, d_model 64, epsilon to 0.05 by 10k steps",
+              "amago2 earlier": "ours, per-action head, tau 0.003, epsilon U(0, 1) (the reference's settings)",
+              "amago2-tau02": "ours, per-action head, tau 0.02, epsilon U(0, 1)",
+              "amago2 cp-settings": "ours, per-action head, tau 0.02, epsilon U(0, 0.2) (CartPole's settings)",
+              "amago2-action-input": "ours, action-input head",
+              "amago2 d64-short-exploration": "ours, per-action head, d_model 64, epsilon to 0.05 by 10k steps",
               "ref-agent": "reference AMAGO, agent", "ref-multitask": "reference AMAGO, multitask",
               "sb3-recurrent-ppo": "SB3 RecurrentPPO"}
 
@@ -126,7 +127,7 @@ def plot_curves(d: pd.DataFrame, x: str, ax=None):
     ``d`` columns: impl, seed, ``x``, normalised."""
     from amago_bench.report.figures import new_ax, colours
 
-    ax = ax if ax is not None else new_ax(7.5, 4.5)
+    ax = ax if ax is not None else new_ax(11, 4.5)
     impls = [i for i in IMPL_NAMES if i in set(d["impl"])] + sorted(set(d["impl"]) - set(IMPL_NAMES))
     col = colours(impls)
     styles = ["-", "--", ":", "-."]
@@ -139,7 +140,7 @@ def plot_curves(d: pd.DataFrame, x: str, ax=None):
     ax.axhline(1.0, color="0.4", lw=0.8, ls="--")
     ax.axhline(THRESHOLD, color="0.6", lw=0.6, ls=":")
     ax.set_ylabel("normalised return (test)")
-    ax.legend(fontsize=7, frameon=False, loc="best")
+    ax.legend(fontsize=7, frameon=False, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # beside the curves, not on them
     ax.spines[["top", "right"]].set_visible(False)
     return ax
 

@@ -53,3 +53,22 @@ def test_layers_apply_family_then_suite_then_budget_then_budget_suite(tmp_path, 
     path.write_text(LAYERS.format(head=f'kind = "{kind}"') + "[budgets.huge.train]\nepochs = 9\n")
     with pytest.raises(ConfigError, match="unknown budget\\(s\\) 'huge'"):
         load(str(path))
+
+
+def test_fidelity_study_agent_files_load_and_the_cartpole_one_equals_the_default():
+    """reports/fidelity/ labels runs of configs/amago2-tau02-eps02.toml as the default on
+    popgym-cartpole-single: that stays true only while the two resolve to the same settings."""
+    import dataclasses
+    from pathlib import Path
+
+    configs = sorted((Path(__file__).resolve().parents[2] / "reports" / "fidelity" / "configs").glob("*.toml"))
+    assert len(configs) >= 5
+    for path in configs:
+        load_amago2(str(path), suite="popgym-repeat-single", family="popgym", budget="small")
+    suite = dict(suite="popgym-cartpole-single", family="popgym", budget="small")
+    default = dataclasses.asdict(load_amago2("amago2", **suite))
+    study = dataclasses.asdict(load_amago2(str(configs[0].parent / "amago2-tau02-eps02.toml"), **suite))
+    for d in (default, study):
+        d.pop("name"), d.pop("description", None)
+    assert study == default
+    assert default["loss"]["tau"] == 0.02 and default["train"]["explore_start"] == 0.2
