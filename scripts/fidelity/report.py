@@ -96,11 +96,20 @@ def _other_rows(reference: Path | None) -> list[dict]:
     return rows
 
 
+LABEL_ORDER = list(dict.fromkeys(IMPL_NAMES.values()))
+
+
+def labelled(df: pd.DataFrame) -> pd.DataFrame:
+    """``impl`` replaced by its label, so runs of equal settings made under two agent names are one line."""
+    return df.assign(impl=df["impl"].map(lambda i: IMPL_NAMES.get(i, i)))
+
+
 def first_reach(df: pd.DataFrame, threshold: float = THRESHOLD) -> pd.DataFrame:
     """Per (task, impl, seed): env steps and wall seconds of the first evaluation >= threshold
     (NaN if never), the final score and the last env steps evaluated."""
     out = []
-    order = {i: k for k, i in enumerate(IMPL_NAMES)}
+    df = labelled(df)
+    order = {i: k for k, i in enumerate(LABEL_ORDER)}
     df = df.assign(_o=df["impl"].map(lambda i: order.get(i, len(order)))).sort_values(["task", "_o", "seed", "env_steps"])
     for (task, _, impl, seed), d in df.groupby(["task", "_o", "impl", "seed"], sort=False):
         hit = d[d["normalised"] >= threshold]
@@ -118,7 +127,7 @@ def table_md(reach: pd.DataFrame) -> str:
     for r in reach.itertuples():
         steps = f"{r.env_steps_to:,.0f}" if np.isfinite(r.env_steps_to) else f"not reached by {r.last_env_steps:,}"
         wall = f"{r.wall_s_to:,.0f}" if np.isfinite(r.wall_s_to) else "-"
-        lines.append(f"| {r.task} | {IMPL_NAMES.get(r.impl, r.impl)} | {r.seed} | {steps} | {wall} | {r.best:.2f} | {r.final:.2f} ({r.last_env_steps:,}) |")
+        lines.append(f"| {r.task} | {r.impl} | {r.seed} | {steps} | {wall} | {r.best:.2f} | {r.final:.2f} ({r.last_env_steps:,}) |")
     return "\n".join(lines) + "\n"
 
 
@@ -128,14 +137,15 @@ def plot_curves(d: pd.DataFrame, x: str, ax=None):
     from amago_bench.report.figures import new_ax, colours
 
     ax = ax if ax is not None else new_ax(11, 4.5)
-    impls = [i for i in IMPL_NAMES if i in set(d["impl"])] + sorted(set(d["impl"]) - set(IMPL_NAMES))
+    d = labelled(d)
+    impls = [i for i in LABEL_ORDER if i in set(d["impl"])] + sorted(set(d["impl"]) - set(LABEL_ORDER))
     col = colours(impls)
     styles = ["-", "--", ":", "-."]
     for impl in impls:
         for k, (seed, g) in enumerate(d[d["impl"] == impl].groupby("seed")):
             g = g.sort_values(x)
             ax.plot(g[x], g["normalised"], color=col[impl], ls=styles[k % len(styles)], marker="o", ms=2.5, lw=1.3,
-                    label=f"{IMPL_NAMES.get(impl, impl)}, seed {seed}")
+                    label=f"{impl}, seed {seed}")
     ax.axhline(0.0, color="0.4", lw=0.8)
     ax.axhline(1.0, color="0.4", lw=0.8, ls="--")
     ax.axhline(THRESHOLD, color="0.6", lw=0.6, ls=":")
