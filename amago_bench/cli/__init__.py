@@ -21,12 +21,17 @@ COMMAND_MODULES = (
 )
 
 
+def _has_default(value: object) -> bool:
+    """Whether --help should show this default (identity checks: a default of 0 is shown, False is not)."""
+    return not any(value is x for x in (None, False, argparse.SUPPRESS))
+
+
 class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
     """Shows defaults, except where the help text already states one or there is none to show."""
 
     def _get_help_string(self, action: argparse.Action) -> str:
         text = action.help or ""
-        if "default" in text or action.default is None or action.default is False or action.default is argparse.SUPPRESS or not action.option_strings:
+        if "default" in text or not _has_default(action.default) or not action.option_strings:
             return text
         return super()._get_help_string(action)
 
@@ -44,7 +49,7 @@ class _Parser(argparse.ArgumentParser):
         super().__init__(*args, **kwargs)
 
     def add_argument(self, *args, **kwargs):  # an option without help text still shows its default
-        if kwargs.get("help") is None and kwargs.get("default") is not None and kwargs.get("default") is not False and args and args[0].startswith("-"):
+        if kwargs.get("help") is None and _has_default(kwargs.get("default")) and args and args[0].startswith("-"):
             kwargs["help"] = "(default: %(default)s)"
         return super().add_argument(*args, **kwargs)
 

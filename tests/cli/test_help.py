@@ -38,5 +38,5 @@ def test_an_option_without_help_text_shows_its_default():
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--flag", action="store_true")
     text = p.format_help()
-    assert "--seed SEED  (default: 0)" in " ".join(text.split()).replace("SEED (default", "SEED  (default") or "(default: 0)" in text
+    assert "(default: 0)" in text
     assert "--flag" in text and "(default: False)" not in text
