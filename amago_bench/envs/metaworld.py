@@ -48,6 +48,11 @@ from amago_bench.suite import SuiteError, SuiteSpec, TaskSpec
 OBS_DIM = 39
 ACT_DIM = 4
 BENCHMARKS = ("ML1", "ML10", "ML45")
+#: Meta-World 3.x has two reward functions per task ("v1" and "v2", default "v2"); the choice
+#: moves results a lot (Meta-World+ reports MT10 success 26% vs 74%), so every suite names it in
+#: ``[options] reward_function_version`` (part of the suite hash). The AMAGO-2 paper's ML45
+#: 3-episode returns (~11.6k over 1,500 steps) fit v2's 0-10 reward per step.
+REWARD_VERSIONS = ("v1", "v2")
 BACKENDS = ("official", "envpool")
 #: For amago_bench.envs.parity: EnvPool cannot be given the benchmark's goal vectors, so the
 #: first observations (object and goal placement) differ by design; only the hand start agrees.
@@ -252,6 +257,15 @@ def _benchmark_key(suite: SuiteSpec, task: TaskSpec) -> tuple[str, int]:
     return (f"ML1:{task.env_id}" if bench == "ML1" else bench), seed
 
 
+def reward_version(suite: SuiteSpec) -> str:
+    """The suite's pinned Meta-World reward function (``[options] reward_function_version``)."""
+    v = suite.options.get("reward_function_version")
+    if v not in REWARD_VERSIONS:
+        raise SuiteError(f"{suite.path} [options]: reward_function_version must be one of {', '.join(REWARD_VERSIONS)} "
+                         f"(got {v!r}); pin it, e.g. reward_function_version = \"v2\" (metaworld's default)")
+    return str(v)
+
+
 def _check_spaces(suite: SuiteSpec) -> tuple[Any, Any]:
     obs_space = space_from_spec(suite.observation, f"{suite.path} [spaces] observation")
     act_space = space_from_spec(suite.action, f"{suite.path} [spaces] action")
@@ -271,7 +285,7 @@ class MetaWorldTaskEnv:
         self.env_name = canonical_task(task.env_id)
         self.observation_space, self.action_space = _check_spaces(suite)
         self.goals = goal_lists(*_benchmark_key(suite, task))
-        self.env = env_dict.ALL_V3_ENVIRONMENTS[self.env_name]()
+        self.env = env_dict.ALL_V3_ENVIRONMENTS[self.env_name](reward_function_version=reward_version(suite))
         self.goal = None
 
     def set_goal(self, trial_seed: int) -> Any:
@@ -311,6 +325,7 @@ class EnvpoolMetaWorldTaskEnv:
         self.envpool = require("envpool", "fast", suite.name)
         self.env_name = canonical_task(task.env_id)
         self.task_id = envpool_task_id(self.env_name)
+        reward_version(suite)  # the pin is validated on every backend
         if self.task_id not in self.envpool.list_all_envs():
             raise SuiteError(f"EnvPool has no port of Meta-World task {self.env_name!r}; use backend 'official'")
         self.observation_space, self.action_space = _check_spaces(suite)
@@ -362,7 +377,7 @@ def make_raw_env(suite: SuiteSpec, task: TaskSpec):
     name = canonical_task(task.env_id)
     goals = goal_lists(*_benchmark_key(suite, task))
     split = "train" if task.in_split("train") else "test"
-    env = env_dict.ALL_V3_ENVIRONMENTS[name]()
+    env = env_dict.ALL_V3_ENVIRONMENTS[name](reward_function_version=reward_version(suite))
     env.set_task(goals.goals(name, split)[0])
     return env
 

@@ -79,7 +79,7 @@ def ml1_suite_data(name: str) -> dict[str, Any]:
         "name": suite_name,
         "description": f"Meta-World ML1 {task}: one task class, train/test goal lists; 3-episode trials of 500 steps",
         **_ML_COMMON,
-        "options": {"benchmark": "ML1", "benchmark_seed": 0},
+        "options": {"benchmark": "ML1", "benchmark_seed": 0, "reward_function_version": "v2"},
         "tasks": [{"name": task, "env_id": task, "split": "both", "reference": dict(SUCCESS_REFERENCE)}],
     }
     return raw

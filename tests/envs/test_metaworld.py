@@ -282,3 +282,32 @@ def test_envpool_agrees_with_official_in_distribution(metaworld_cache, tmp_path)
     report = parity_check(ML1, "train", n_trials=24, seed=0, out_dir=tmp_path)
     assert report.passed, report.to_markdown()
     assert all(t.spaces_equal and t.first_obs_ok is None for t in report.tasks)  # goals differ by design
+
+
+@pytest.mark.parametrize("suite", [ML1, ML10, ML45], ids=lambda s: s.name)
+def test_every_suite_pins_the_reward_function_and_the_env_uses_it(suite):
+    assert suite.options["reward_function_version"] == "v2"
+    env = mwenv.MetaWorldTaskEnv(suite, suite.tasks[0])
+    try:
+        assert env.env.reward_function_version == "v2"
+    finally:
+        env.close()
+
+
+def test_the_reward_function_is_part_of_the_suite_hash_and_must_be_named():
+    import dataclasses
+
+    v1 = dataclasses.replace(ML1, options={**ML1.options, "reward_function_version": "v1"})
+    env = mwenv.MetaWorldTaskEnv(v1, v1.tasks[0])
+    assert env.env.reward_function_version == "v1"
+    env.close()
+    from amago_bench.envs.metaworld_suites import ml1_suite_data
+    from amago_bench.suite import parse_suite
+
+    raw = ml1_suite_data("ml1-reach")
+    a = parse_suite(raw, "ml1-reach")
+    b = parse_suite({**raw, "options": {**raw["options"], "reward_function_version": "v1"}}, "ml1-reach")
+    assert a.spec_hash != b.spec_hash
+    unpinned = dataclasses.replace(ML1, options={"benchmark": "ML1", "benchmark_seed": 0})
+    with pytest.raises(SuiteError, match="reward_function_version"):
+        mwenv.MetaWorldTaskEnv(unpinned, unpinned.tasks[0])
