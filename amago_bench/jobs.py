@@ -21,7 +21,8 @@ from amago_bench.evaluate import evaluate
 from amago_bench.policy import BUILTIN_AGENTS, EnvSpec, load_agent
 from amago_bench.agents import UNTRAINED_AGENTS
 from amago_bench.rollout import call_agent
-from amago_bench.store import ResultsStore, RunManifest
+from amago_bench.journal import open_store
+from amago_bench.store import RunManifest
 from amago_bench.suite import SuiteSpec, get_suite
 
 #: Built-in agents that take no checkpoint.
@@ -152,7 +153,7 @@ def run_evaluation(args: EvalRequest, spec: SuiteSpec | None = None, log: Callab
                 EnvSpec(spec.name, obs_space, act_space, args.num_envs, spec.trial.episodes, spec.trial.max_episode_steps),
                 args.seeds[0])
     total = len(args.tasks or spec.task_names(args.split)) * args.trials_per_task
-    store = ResultsStore(args.db)
+    store = open_store(args.db)  # a Ray worker's job passes a journal
     frames = []
     try:
         for seed in args.seeds:

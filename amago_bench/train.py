@@ -31,6 +31,13 @@ from amago_bench.suite import SuiteSpec, get_suite
 
 CHECKPOINT_NAME = "checkpoint.pt"
 
+
+def milestone_name(env_steps: int) -> str:
+    """The file of the checkpoint kept at a milestone: the first epoch boundary at or past
+    ``env_steps`` (e.g. ``checkpoint-50000000.pt``)."""
+    return f"checkpoint-{int(env_steps)}.pt"
+
+
 def format_clock(seconds: float) -> str:
     """Seconds as a wall clock for progress lines and ETAs: ``m:ss``, or ``h:mm:ss`` from an hour."""
     m, s = divmod(int(round(seconds)), 60)
@@ -56,7 +63,7 @@ class TrainResult:
 
 def train(suite: str | SuiteSpec, agent: str = "amago2", budget: str = "small", seed: int = 0, **kwargs: Any) -> TrainResult:
     """Train (or resume) the agent config ``agent`` on ``suite`` at ``budget`` with its kind's trainer.
-    Keyword arguments (runs_root, device, fresh, db, epochs, log, store, threads, precision) go
+    Keyword arguments (runs_root, device, fresh, db, epochs, log, store, threads, precision, keep_at) go
     to the trainer."""
     spec = suite if isinstance(suite, SuiteSpec) else get_suite(suite)
     kind = config_kind(agent)
@@ -104,9 +111,10 @@ class RunRecorder:
     def _open(self) -> None:
         if self.store is not None or self.manifest_kwargs is None:
             return
-        from amago_bench.store import ResultsStore, RunManifest
+        from amago_bench.journal import open_store
+        from amago_bench.store import RunManifest
 
-        self.store = ResultsStore(self.db)
+        self.store = open_store(self.db)
         self.run_id = self.store.open_run(RunManifest(**self.manifest_kwargs))
 
     def add(self, eval_no: int, trials_per_task: int, job: Job, episodes: list[dict], env_steps: int) -> None:
@@ -129,9 +137,9 @@ class RunRecorder:
         if self.store is None:
             if self.manifest_kwargs is None or self.run_id is None:
                 return  # nothing was ever stored for this run
-            from amago_bench.store import ResultsStore
+            from amago_bench.journal import open_store
 
-            self.store = ResultsStore(self.db)
+            self.store = open_store(self.db)
             if self.store.run_info(self.run_id)["status"] == status:
                 self.store.close()
                 return
@@ -214,9 +222,14 @@ class TrainingRun:
     """
 
     def __init__(self, spec: SuiteSpec, cfg: Any, budget: str, seed: int, runs_root: str | Path = "runs",
-                 fresh: bool = False, log: Callable[[str], None] | None = print) -> None:
+                 fresh: bool = False, log: Callable[[str], None] | None = print, keep_at: tuple[int, ...] = ()) -> None:
         import numpy as np
 
+        if any(int(s) < 1 for s in keep_at):
+            raise UserError(f"milestones to keep a checkpoint at must be >= 1 env step, got {list(keep_at)}")
+        self.keep_at = tuple(sorted(int(s) for s in keep_at))
+        """Env-step milestones: a copy of the checkpoint at the first epoch boundary at or past each
+        is kept as :func:`milestone_name` (for evaluations at the budgets a paper reports)."""
         self.spec, self.cfg, self.budget, self.seed = spec, cfg, budget, seed
         self.log = log or (lambda s: None)
         self.out = run_dir(runs_root, spec.name, cfg.name, budget, seed)
@@ -265,6 +278,18 @@ class TrainingRun:
         set_rng_state(self.rng, data["extra"]["rng"])
         c = self.counters
         self.log(f"resuming {self.out} from epoch {c['epoch']} ({c['env_steps']} env steps, {learner.updates} updates)")
+        # A run stopped between saving a milestone's checkpoint and copying it: the checkpoint
+        # just loaded is the milestone's (it is saved at the first epoch past it), so copy it now.
+        self._keep_milestones()
+
+    def _keep_milestones(self) -> None:
+        """Copy the checkpoint to each milestone reached that has no copy yet."""
+        for s in self.keep_at:
+            target = self.out / milestone_name(s)
+            if self.counters["env_steps"] >= s and not target.exists() and self.checkpoint.exists():
+                tmp = target.with_suffix(".tmp")
+                shutil.copyfile(self.checkpoint, tmp)
+                tmp.replace(target)
 
     def open_records(self, db: str | None, store: bool) -> None:
         """Write ``config.json``; open the recorder (results store when ``store``, and ``metrics.csv``) and TensorBoard."""
@@ -366,12 +391,16 @@ class TrainingRun:
 
     def end_epoch(self, epoch: int, save: Callable[[], None]) -> None:
         """Count epoch index ``epoch`` as done; ``save`` a checkpoint (and ``progress.json``) every
-        ``checkpoint_every`` epochs and after the last."""
+        ``checkpoint_every`` epochs, after the last, and at the first epoch past each milestone
+        (then copied to the milestone's file)."""
         tc = self.cfg.train
         self.counters["epoch"] = epoch + 1
         self.counters["wall_s"] = self.wall()
-        if (epoch + 1) % tc.checkpoint_every == 0 or epoch + 1 == tc.epochs:
+        milestone = any(self.counters["env_steps"] >= s and not (self.out / milestone_name(s)).exists()
+                        for s in self.keep_at)
+        if (epoch + 1) % tc.checkpoint_every == 0 or epoch + 1 == tc.epochs or milestone:
             save()
+            self._keep_milestones()
             write_progress(self.out, self.counters, tc.epochs)
 
     def result(self, updates: int, save: Callable[[], None]) -> TrainResult:
@@ -383,4 +412,4 @@ class TrainingRun:
                            c["eval_scores"], c["run_id"])
 
 
-__all__ = ["format_clock", "with_epochs", "TrainingRun", "write_progress", "PROGRESS_NAME", "train", "run_dir", "TrainResult", "RunRecorder", "evaluation_entry", "training_manifest", "CHECKPOINT_NAME"]
+__all__ = ["format_clock", "with_epochs", "TrainingRun", "write_progress", "PROGRESS_NAME", "train", "run_dir", "TrainResult", "RunRecorder", "evaluation_entry", "training_manifest", "CHECKPOINT_NAME", "milestone_name"]

@@ -83,6 +83,9 @@ class LossConfig:
     """ind: binary filtered BC; dep: -Q(h, a ~ pi)."""
     critic_weight: float = 10.0
     reward_multiplier: float = 1.0
+    reward_clip: float = 0.0
+    """0: rewards as the env gives them; c > 0: each reward clipped to [-c, c] before the
+    multiplier (the paper's "Dep/Dep clipped rewards" Atari baseline, DQN-style clipping at 1)."""
     tau: float = 0.003
     """Polyak rate of the target critics."""
     target_critics: int = 2
@@ -202,6 +205,8 @@ def validate(cfg: AgentConfig, where: str = "config") -> None:
         raise ConfigError(f"{where}: bins must be >= 2, got {m.bins}")
     if not 1 <= cfg.loss.target_critics <= m.critics:
         raise ConfigError(f"{where}: target_critics must be in [1, critics={m.critics}], got {cfg.loss.target_critics}")
+    if not cfg.loss.reward_clip >= 0:
+        raise ConfigError(f"{where}: [loss] reward_clip must be >= 0 (0 = no clipping), got {cfg.loss.reward_clip}")
     positive = {"model": ("d_model", "d_ff", "layers", "heads", "critics", "tstep_dim", "tstep_hidden", "head_hidden"),
                 "optim": ("batch_size",),
                 "train": ("num_envs", "eval_envs", "eval_trials_per_task", "eval_every", "checkpoint_every",

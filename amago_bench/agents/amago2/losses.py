@@ -5,7 +5,7 @@
     actor  = "ind": -1{Q(h, a) - E_{a'~pi} Q(h, a') > 0} * log pi(a | h)   (binary filtered BC)
     actor  = "dep": -Q(h, a ~ pi)                                    (expectation over pi if discrete,
                                                                       reparameterised if continuous)
-    y = reward_multiplier * r + gamma * (1 - done) * mean of 2 random target critics at (h', a' ~ pi(h'))
+    y = reward_multiplier * clip(r) + gamma * (1 - done) * mean of 2 random target critics at (h', a' ~ pi(h'))
     total = mean over valid transitions, gammas and critics of  L_actor + critic_weight * L_critic
 
 A batch holds B windows of L tokens; transition t goes from token t to token t+1, so the
@@ -146,7 +146,10 @@ def amago_loss(
         pick = torch.randperm(C, generator=generator, device="cpu")[: cfg.target_critics].to(h.device)
         z_next = target_critics.trunk(h_next.detach(), idx=pick)
         q_next = target_critics.values(z_next, a_next, value, idx=pick).mean(0)[:, :, 0]  # (B, L-1, G)
-        r = (batch.reward[:, :-1].float() * cfg.reward_multiplier)[..., None]
+        r = batch.reward[:, :-1].float()
+        if cfg.reward_clip > 0:
+            r = r.clamp(-cfg.reward_clip, cfg.reward_clip)
+        r = (r * cfg.reward_multiplier)[..., None]
         not_done = 1.0 - batch.done[:, :-1].float()[..., None]
         y = r + gammas * not_done * q_next
         y = torch.where(valid[..., None], y, torch.zeros((), device=y.device))

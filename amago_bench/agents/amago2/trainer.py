@@ -159,6 +159,7 @@ def train(
     store: bool = True,
     threads: int | None = None,
     precision: str | None = None,
+    keep_at: tuple[int, ...] = (),
 ) -> TrainResult:
     """Train (or resume) the config ``agent`` on ``spec`` at ``budget``; see the module docstring.
     Everything that can be refused is checked before the first env step; the results-store run
@@ -173,7 +174,7 @@ def train(
             raise UserError(f"unknown precision {precision!r}; valid: {', '.join(PRECISIONS)}")
         cfg = dataclasses.replace(cfg, optim=dataclasses.replace(cfg.optim, precision=precision))
     tc = cfg.train
-    run = TrainingRun(spec, cfg, budget, seed, runs_root, fresh, log)
+    run = TrainingRun(spec, cfg, budget, seed, runs_root, fresh, log, keep_at)
     dev, shapes = run.setup(threads, device)
     learner = Learner(cfg, shapes, dev, seed)
     rng, counters = run.rng, run.counters
@@ -215,7 +216,12 @@ def train(
     return run.result(learner.updates, save)
 
 
+def steps_per_epoch(spec: SuiteSpec, agent: str, budget: str) -> int:
+    """Env steps of collection in one epoch of ``agent`` on ``spec`` at ``budget``."""
+    t = load_config(agent, spec.name, spec.family, budget).train
+    return t.collect_steps * t.num_envs
+
+
 def planned_env_steps(spec: SuiteSpec, agent: str, budget: str) -> int:
     """Env steps of collection a training run of ``agent`` on ``spec`` at ``budget`` takes."""
-    t = load_config(agent, spec.name, spec.family, budget).train
-    return t.epochs * t.collect_steps * t.num_envs
+    return load_config(agent, spec.name, spec.family, budget).train.epochs * steps_per_epoch(spec, agent, budget)

@@ -46,6 +46,7 @@ def train(
     store: bool = True,
     threads: int | None = None,
     precision: str | None = None,
+    keep_at: tuple[int, ...] = (),
 ) -> TrainResult:
     """Train (or resume) the RL^2-PPO config ``agent`` on ``spec`` at ``budget``; see the module
     docstring. The signature is amago2's trainer's; ``precision`` must be fp32 (or auto/None)."""
@@ -58,7 +59,7 @@ def train(
     if precision not in (None, "auto", "fp32"):
         raise UserError(f"{cfg.name} trains in fp32 only; leave out --precision (got {precision!r})")
     tc = cfg.train
-    run = TrainingRun(spec, cfg, budget, seed, runs_root, fresh, log)
+    run = TrainingRun(spec, cfg, budget, seed, runs_root, fresh, log, keep_at)
     dev, shapes = run.setup(threads, device)
     learner = Learner(cfg, shapes, dev, seed)
     rng, counters = run.rng, run.counters
@@ -95,7 +96,12 @@ def train(
     return run.result(learner.updates, save)
 
 
+def steps_per_epoch(spec: SuiteSpec, agent: str, budget: str) -> int:
+    """Env steps of collection in one epoch of ``agent`` on ``spec`` at ``budget``."""
+    t = load_config(agent, spec.name, spec.family, budget).train
+    return t.segment_len * t.num_envs
+
+
 def planned_env_steps(spec: SuiteSpec, agent: str, budget: str) -> int:
     """Env steps of collection a training run of ``agent`` on ``spec`` at ``budget`` takes."""
-    t = load_config(agent, spec.name, spec.family, budget).train
-    return t.epochs * t.segment_len * t.num_envs
+    return load_config(agent, spec.name, spec.family, budget).train.epochs * steps_per_epoch(spec, agent, budget)
