@@ -229,7 +229,7 @@ def _agent_name(agent: str) -> str:
     return str(read_config(p).get("name", p.stem))
 
 
-def _measured_rate(job: MatrixJob, cfg: MatrixConfig) -> float | None:
+def measured_rate(job: MatrixJob, cfg: MatrixConfig) -> float | None:
     """Training env steps per second of runs of this agent in the runs folder (same suite first)."""
     root = Path(cfg.runs_root)
     name = _agent_name(job.agent)
@@ -246,14 +246,20 @@ def _measured_rate(job: MatrixJob, cfg: MatrixConfig) -> float | None:
     return None
 
 
+def estimate(job: MatrixJob, cfg: MatrixConfig, here: str | None = None) -> tuple[int, float, str]:
+    """(env steps, estimated wall seconds, where the rate comes from) of a job that has not started."""
+    from amago_bench.costs import training_rate
+
+    train_steps, eval_steps = planned_env_steps(job, cfg)
+    train_rate, eval_rate, source = training_rate(job, cfg, here)
+    seconds = eval_steps / eval_rate + (train_steps / train_rate if job.trained and train_rate else 0.0)
+    return train_steps + eval_steps, seconds, source
+
+
 def estimate_seconds(job: MatrixJob, cfg: MatrixConfig) -> tuple[int, float]:
     """(env steps, estimated wall seconds) of a job that has not started."""
-    train_steps, eval_steps = planned_env_steps(job, cfg)
-    seconds = eval_steps / EVAL_RATE
-    if job.trained:
-        rate = _measured_rate(job, cfg) or DEFAULT_RATES[config_kind(job.agent)]
-        seconds += train_steps / rate
-    return train_steps + eval_steps, seconds
+    steps, seconds, _ = estimate(job, cfg)
+    return steps, seconds
 
 
 def _done_fraction(job: MatrixJob, cfg: MatrixConfig) -> float:
@@ -268,18 +274,35 @@ def _done_fraction(job: MatrixJob, cfg: MatrixConfig) -> float:
 
 
 def dry_run(cfg: MatrixConfig, out: Callable[[str], None] = print) -> list[MatrixJob]:
-    """Print the matrix: one line per job with env steps and estimated wall time."""
+    """Print the matrix: per job its env steps, estimated device-hours on this device and where
+    the rate comes from; then per table (paper budget) and in all."""
+    from amago_bench.costs import device_name
+
     jobs = plan(cfg)
-    total = 0.0
-    out(f"{'job':4s} {'agent':22s} {'suite':24s} {'seed':>4s} {'env steps':>12s} {'est. time':>10s}  done")
+    here = device_name(cfg.device)
+    out(f"estimates for {here}")
+    out(f"{'job':4s} {'agent':22s} {'suite':24s} {'seed':>4s} {'env steps':>14s} {'device-h':>9s}  done  rate from")
+    per_table: dict[str, list[float]] = {}
+    total, guesses = 0.0, 0
     for k, job in enumerate(jobs, 1):
-        steps, sec = estimate_seconds(job, cfg)
-        left = sec * (1 - _done_fraction(job, cfg))
-        total += left
-        out(f"{k:<4d} {job.agent:22s} {job.suite:24s} {job.seed:4d} {steps:12,d} {format_clock(sec):>10s}  "
-            f"{_done_fraction(job, cfg):4.0%}")
-    out(f"{len(jobs)} jobs, about {format_clock(total)} of wall time left at the measured rates "
-        f"(one process; split with --shard i/n across cores)")
+        steps, sec, source = estimate(job, cfg, here)
+        done = _done_fraction(job, cfg)
+        total += sec * (1 - done)
+        guesses += source.startswith("GUESS")
+        for t in job.tables or ("(all)",):
+            acc = per_table.setdefault(t, [0, 0.0])
+            acc[0] += steps
+            acc[1] += sec
+        out(f"{k:<4d} {job.agent:22s} {job.suite:24s} {job.seed:4d} {steps:14,d} {sec / 3600:9.1f}  {done:4.0%}  {source}")
+    if cfg.budget == "paper":
+        out("per table:")
+        for t, (steps, sec) in per_table.items():
+            out(f"  {t:24s} {int(steps):16,d} env steps {sec / 3600:12,.1f} device-hours")
+    out(f"{len(jobs)} jobs, about {total / 3600:,.1f} device-hours left on {here} "
+        f"({format_clock(total)} in one process; --executor ray spreads them over a cluster)")
+    if guesses:
+        out(f"{guesses} of {len(jobs)} estimates are GUESSES from built-in rates: run the same command with "
+            "--calibrate (instead of --dry-run) to measure this device")
     return jobs
 
 

@@ -7,6 +7,7 @@ Pure functions over pandas/numpy; no torch, no env package. Shapes are stated in
 from __future__ import annotations
 
 import json
+import re
 import warnings
 from dataclasses import dataclass
 from typing import Callable, Sequence
@@ -384,7 +385,7 @@ def leaderboard(
     key_cols = ["suite_hash", "split", "trial_protocol", "backend", "trials_per_task", "tasks"]
     df = episodes.copy()
     df["tasks"] = df["tasks"].fillna("")
-    df["agent_config"] = df["agent_config"].fillna("{}")
+    df["agent_config"] = df["agent_config"].fillna("{}").map(pooled_config)  # seeds of one recipe: one entry
     out_rows = []
     for gi, (key, g) in enumerate(df.groupby(key_cols, sort=True)):
         kd = dict(zip(key_cols, key))
@@ -423,11 +424,40 @@ def leaderboard(
     return pd.DataFrame(out_rows)
 
 
+_SEED_FOLDER = re.compile(r"^(?P<recipe>.+)-seed\d+$")
+_MILESTONE_FILE = re.compile(r"^checkpoint-(?P<steps>\d+)\.pt$")
+
+
+def pooled_config(config: str) -> str:
+    """The config an entry is pooled by: for a checkpoint trained by the harness (run folder
+    ``<agent>-<budget>-seed<N>``), the training recipe and the checkpoint file instead of the
+    seed's own path and hash, so the seeds of one recipe form one entry (one run per seed) and
+    a milestone checkpoint (``checkpoint-<steps>.pt``) its own. Other configs are unchanged."""
+    try:
+        c = json.loads(config or "{}")
+    except ValueError:
+        return config
+    ck = c.get("checkpoint") if isinstance(c, dict) else None
+    if not ck:
+        return config
+    parts = str(ck).replace("\\", "/").rstrip("/").split("/")
+    m = _SEED_FOLDER.match(parts[-2]) if len(parts) > 1 else None
+    if m is None:
+        return config
+    c = {k: v for k, v in c.items() if k not in ("checkpoint", "checkpoint_sha256")}
+    c["trained"] = f"{m.group('recipe')}/{parts[-1]}"
+    return json.dumps(c, sort_keys=True)
+
+
 def _config_tag(config: str) -> str:
     c = json.loads(config or "{}")
     parts = []
     if c.get("version") is not None:
         parts.append(f"v{c['version']}")
+    if c.get("trained"):  # a pooled recipe: amago2-paper, and the milestone if it is one
+        recipe, _, file = str(c["trained"]).partition("/")
+        m = _MILESTONE_FILE.match(file)
+        parts.append(recipe + (f", {format_steps(int(m.group('steps')))}" if m else ""))
     if c.get("checkpoint"):
         ck = c["checkpoint"].replace("\\", "/").rstrip("/").split("/")
         parts.append(ck[-2] if len(ck) > 1 else ck[-1])  # the run folder, e.g. amago2-small-seed1
@@ -436,6 +466,17 @@ def _config_tag(config: str) -> str:
     if not parts and c.get("ref"):
         parts.append(str(c["ref"]))
     return ", ".join(parts)
+
+
+def format_steps(steps: float | None) -> str:
+    """10240 -> '10.2k steps'; 1e8 -> '100M steps'; None -> 'budget not stated'."""
+    if steps is None or steps != steps:
+        return "budget not stated"
+    s = float(steps)
+    for div, unit in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
+        if s >= div:
+            return f"{s / div:.3g}{unit} steps"
+    return f"{int(s)} steps"
 
 
 def agent_label(agent: str, config: str, configs: Sequence[str]) -> str:

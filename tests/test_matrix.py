@@ -4,6 +4,7 @@ and a resumed matrix that redoes nothing."""
 from __future__ import annotations
 
 import hashlib
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +14,8 @@ import pytest
 pytest.importorskip("torch")
 
 from amago_bench.errors import UserError  # noqa: E402
-from amago_bench.matrix import MatrixConfig, dry_run, estimate_seconds, plan, run  # noqa: E402
+from amago_bench.matrix import (MatrixConfig, dry_run, estimate_seconds, job_epochs, plan,  # noqa: E402
+                                planned_env_steps, run)
 from amago_bench.report.study import seed_scores, summarise, write_scale_study  # noqa: E402
 
 
@@ -33,14 +35,90 @@ def test_bad_matrices_are_refused(bad):
         plan(cfg)
 
 
-def test_dry_run_lists_every_job_with_an_estimate(tmp_path):
+def test_dry_run_lists_every_job_with_an_estimate_and_says_where_each_rate_comes_from(tmp_path):
+    from amago_bench.costs import calibrate_matrix, load_calibration
+
     cfg = MatrixConfig(agents=("amago2", "rl2-ppo-gru", "random"), suites=("scale-probe",), seeds=(0, 1),
-                       budget="small", runs_root=str(tmp_path))
+                       budget="small", runs_root=str(tmp_path), threads=1)
     lines = []
     jobs = dry_run(cfg, lines.append)
-    assert len(jobs) == 6 and len(lines) == 8
+    assert len(jobs) == 6 and len(lines) == 2 + 6 + 2
+    assert lines[0].startswith("estimates for cpu: ")
+    assert all("GUESS" in line for line in lines[2:8]) and "6 of 6 estimates are GUESSES" in lines[-1]
     steps, sec = estimate_seconds(jobs[0], cfg)
     assert steps > 10_000 and sec > 0
+    # a calibration on this device replaces every guess with a measured rate
+    smoke = MatrixConfig(**{**cfg.__dict__, "budget": "small"})
+    rates = calibrate_matrix(smoke, out=lambda m: None)
+    assert {(r["agent"], r["budget"]) for r in rates} == {("amago2", "small"), ("rl2-ppo-gru", "small"), ("random", "-")}
+    assert all(r["device"].startswith("cpu: ") and r["eval_env_steps_per_s"] > 0 for r in rates)
+    assert load_calibration(tmp_path) == rates
+    lines = []
+    dry_run(cfg, lines.append)
+    assert all("calibrated here" in line for line in lines[2:8]) and "GUESS" not in lines[-1]
+    trained = next(r for r in rates if r["agent"] == "amago2")
+    _, sec2 = estimate_seconds(jobs[0], cfg)
+    expected = planned_env_steps(jobs[0], cfg)
+    assert sec2 == pytest.approx(expected[0] / trained["train_env_steps_per_s"] + expected[1] / trained["eval_env_steps_per_s"])
+
+
+def test_the_paper_budget_plans_the_papers_experiments():
+    from amago_bench.experiments import load_experiments
+
+    exps = load_experiments()
+    jobs = plan(MatrixConfig(agents=(), suites=(), seeds=(), budget="paper"))
+    for exp in exps.values():
+        mine = [j for j in jobs if exp.table in j.tables]
+        trained = [j for j in mine if j.trained]
+        assert len(trained) == len(exp.agents) * exp.seeds
+        assert {j.seed for j in mine} == set(range(exp.seeds))
+        for j in trained:
+            assert j.env_steps == exp.env_steps and j.report_at == exp.report_at and j.splits == exp.splits
+            assert j.keep_at == exp.report_at[:-1]
+            epochs = job_epochs(j)
+            per_epoch = planned_env_steps(j, MatrixConfig(agents=(), suites=(), seeds=(), budget="paper"))[0] // epochs
+            assert (epochs - 1) * per_epoch < exp.env_steps <= epochs * per_epoch  # the budget, rounded up to an epoch
+        assert {j.agent for j in mine if not j.trained} == {"random"}
+    ml45 = plan(MatrixConfig(agents=(), suites=(), seeds=(), budget="paper", tables=("ml45",)))
+    assert {j.suite for j in ml45} == {"ml45"} and len(ml45) == 5 * 3 + 3
+    one = plan(MatrixConfig(agents=("amago2",), suites=(), seeds=(0,), budget="paper", tables=("ml45", "popgym27")))
+    assert [(j.agent, j.suite, j.seed) for j in one] == [("amago2", "ml45", 0), ("amago2", "popgym27", 0)]
+    with pytest.raises(UserError, match="select nothing"):
+        plan(MatrixConfig(agents=("amago2",), suites=("scale-probe",), seeds=(), budget="paper"))
+
+
+def test_a_job_with_an_env_step_budget_keeps_and_evaluates_its_milestone_checkpoints(tmp_path):
+    import torch
+
+    from amago_bench.matrix import MatrixJob, run_job
+    from amago_bench.store import ResultsStore
+
+    cfg = MatrixConfig(agents=("amago2",), suites=("scale-probe",), seeds=(0,), budget="smoke", eval_trials_per_task=1,
+                       runs_root=str(tmp_path / "runs"), db=str(tmp_path / "r.db"), threads=1)
+    # smoke: 2 envs x 16 steps = 32 env steps an epoch; 80 env steps -> 3 epochs, milestone 40 kept after epoch 2
+    job = MatrixJob("amago2", "scale-probe", 0, "smoke", env_steps=80, report_at=(40, 80), splits=("train", "test"))
+    assert job_epochs(job) == 3 and job.keep_at == (40,)
+    run_job(job, cfg, log=lambda m: None, progress=False)
+    folder = tmp_path / "runs" / "scale-probe" / "amago2-smoke-seed0"
+    kept = torch.load(folder / "checkpoint-40.pt", weights_only=False)
+    final = torch.load(folder / "checkpoint.pt", weights_only=False)
+    assert kept["extra"]["counters"]["env_steps"] == 64 and final["extra"]["counters"]["env_steps"] == 96
+    with ResultsStore(cfg.db) as store:
+        runs = store.runs()
+    evals = runs[runs["kind"] == "evaluate"]
+    assert sorted(evals["split"]) == ["test", "test", "train", "train"]  # 2 checkpoints x 2 splits
+    assert sum("checkpoint-40.pt" in c for c in evals["agent_config"]) == 2
+    # a run stopped between saving the milestone's checkpoint and copying it copies it on resume
+    from amago_bench.train import train
+
+    shutil.rmtree(folder)
+    train("scale-probe", agent="amago2", budget="smoke", seed=0, runs_root=str(tmp_path / "runs"), epochs=2,
+          keep_at=(100,), log=None, threads=1, store=False)
+    assert not (folder / "checkpoint-100.pt").exists()
+    train("scale-probe", agent="amago2", budget="smoke", seed=0, runs_root=str(tmp_path / "runs"), epochs=2,
+          keep_at=(40,), log=None, threads=1, store=False)  # resumed at epoch 2 (64 steps >= 40): copied at once
+    kept = torch.load(folder / "checkpoint-40.pt", weights_only=False)
+    assert kept["extra"]["counters"]["env_steps"] == 64
 
 
 def _digest(path: Path) -> str:
@@ -85,3 +163,22 @@ def test_reproduce_command_runs_its_matrix_and_writes_the_reports(tmp_path, monk
 
     doc = json.loads((out / "run.json").read_text())
     assert doc["matrix"]["agents"] == ["amago2", "random"] and doc["wall_s_this_invocation"] > 0
+
+
+def test_reproduce_paper_dry_run_lists_the_tables_and_bad_options_exit_2(tmp_path, monkeypatch, capsys):
+    from amago_bench.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    assert main(["reproduce", "--budget", "paper", "--table", "popgym27", "--dry-run", "--threads", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "popgym27" in out and "ml45" not in out and "per table:" in out and "device-hours" in out
+    assert "30 jobs" not in out and "12 jobs" in out  # 3 agents x 3 seeds + random x 3 seeds
+    for argv in (["reproduce", "--budget", "smoke", "--table", "ml45", "--dry-run"],
+                 ["reproduce", "--budget", "paper", "--table", "nope", "--dry-run"],
+                 ["reproduce", "--executor", "ray", "--cpus-per-job", "0", "--dry-run"],
+                 ["reproduce", "--ray-address", "h:6379", "--dry-run"],
+                 ["study", "scale", "--max-retries", "-1", "--dry-run"]):
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith("amago-bench: error:"), (argv, err)
+    assert not (tmp_path / "results").exists()  # nothing was opened or written

@@ -246,3 +246,23 @@ def test_leaderboard_refuses_nan_normalised_scores():
         S.leaderboard(eps, suite, rng=np.random.default_rng(0), reps=100)
     ok = S.leaderboard(eps, suite, score="score", rng=np.random.default_rng(0), reps=100)
     assert ok["estimate"].tolist() == [pytest.approx(2.0)]
+
+
+def test_the_seeds_of_one_training_recipe_pool_into_one_entry_and_milestones_stay_apart():
+    import json
+
+    from amago_bench.scoring import agent_label, pooled_config
+
+    def ck(path, sha):
+        return json.dumps({"ref": "amago2", "checkpoint": path, "checkpoint_sha256": sha})
+
+    s0 = ck("/a/runs/ml45/amago2-paper-seed0/checkpoint.pt", "aa")
+    s1 = ck("/b/runs/ml45/amago2-paper-seed1/checkpoint.pt", "bb")
+    m0 = ck("/a/runs/ml45/amago2-paper-seed0/checkpoint-50000000.pt", "cc")
+    small = ck("/a/runs/ml45/amago2-small-seed0/checkpoint.pt", "dd")
+    pooled = [pooled_config(c) for c in (s0, s1, m0, small)]
+    assert pooled[0] == pooled[1] and len(set(pooled)) == 3
+    labels = {agent_label("amago2", p, pooled) for p in pooled}
+    assert labels == {"amago2 (amago2-paper)", "amago2 (amago2-paper, 50M steps)", "amago2 (amago2-small)"}
+    outside = ck("/x/my-checkpoint.pt", "ee")  # not a harness run folder: kept as it is
+    assert pooled_config(outside) == outside and pooled_config('{"ref": "random"}') == '{"ref": "random"}'

@@ -53,7 +53,7 @@ def entries(group: pd.DataFrame, suite: SuiteSpec) -> list[Entry]:
     """The entries of one comparable group, labelled as the leaderboard labels them
     (:func:`amago_bench.scoring.agent_label`); one run per seed."""
     g = group.copy()
-    g["agent_config"] = g["agent_config"].fillna("{}")
+    g["agent_config"] = g["agent_config"].fillna("{}").map(scoring.pooled_config)  # seeds of one recipe: one entry
     out = []
     for (agent, cfg), e in g.groupby(["agent", "agent_config"], sort=True):
         label = scoring.agent_label(agent, cfg, g.loc[g["agent"] == agent, "agent_config"])
@@ -329,6 +329,7 @@ def training_budget(runs: pd.DataFrame, agent: str, agent_config: str, suite: st
     ckpt = cfg.get("checkpoint") if isinstance(cfg, dict) else None
     if not ckpt:
         return None, "not trained (no checkpoint)"
+    milestone = re.match(r"checkpoint-(\d+)\.pt$", str(ckpt).replace("\\", "/").split("/")[-1])
     folder = str(ckpt).replace("\\", "/").rstrip("/").split("/")[-2] if "/" in str(ckpt) else ""
     tr = runs[(runs["kind"] == "train") & (runs["agent"] == agent) & (runs["suite"] == suite)]
     m = re.search(r"-([a-z]+)-seed(\d+)$", folder)
@@ -338,4 +339,7 @@ def training_budget(runs: pd.DataFrame, agent: str, agent_config: str, suite: st
     if len(steps) != 1:
         return None, f"checkpoint {folder or ckpt}: its training run is not in this database"
     budget = tr["budget"].iloc[0]
+    if milestone:  # a checkpoint kept on the way: its milestone, not the run's end
+        at = int(milestone.group(1))
+        return float(at), f"{budget} budget, checkpoint at {format_steps(at)}"
     return float(steps[0]), f"{budget} budget, {format_steps(steps[0])}"

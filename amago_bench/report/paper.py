@@ -21,6 +21,7 @@ from pathlib import Path
 import pandas as pd
 
 from amago_bench.errors import UserError
+from amago_bench.scoring import format_steps  # noqa: F401  (re-exported: tables and figures label budgets with it)
 from amago_bench.resources import data_dir
 
 COLUMNS: tuple[str, ...] = ("suite", "split", "agent", "our_agent", "task", "metric", "attempt", "env_steps", "value",
@@ -73,18 +74,6 @@ class Reported:
     def label(self) -> str:
         """``reported, 100M steps [D]`` - the text a figure or table shows next to the number."""
         return f"reported, {format_steps(self.env_steps)} [{self.tag}]"
-
-
-def format_steps(steps: float | None) -> str:
-    """10240 -> '10.2k steps'; 1e8 -> '100M steps'; None -> 'budget not stated'."""
-    if steps is None or steps != steps:
-        return "budget not stated"
-    s = float(steps)
-    for div, unit in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
-        if s >= div:
-            v = s / div
-            return f"{v:.3g}{unit} steps"
-    return f"{int(s)} steps"
 
 
 def _parse_row(raw: dict, path: Path, line: int, known_suites: set[str] | None) -> Reported:

@@ -37,14 +37,16 @@ def fmt(x) -> str:
 
 
 def comparison(measured: pd.DataFrame, reported: pd.DataFrame,
-               budgets: Mapping[str, str] | None = None) -> pd.DataFrame:
+               budgets: Mapping[str, str] | None = None, steps: Mapping[str, float] | None = None) -> pd.DataFrame:
     """Measured and reported numbers of one suite side by side.
 
     ``measured``: ``measure.quantities`` rows (agent, split, task, metric, attempt, estimate,
     lower, upper, seeds, trials), possibly of several splits; ``reported``: the suite's rows
     of ``paper.load_reported``; ``budgets``: agent -> text of its training budget. Rows match
     on (our agent, split, task, metric, attempt); a reported number at several budgets gives
-    one row per budget. Returns COMPARISON_COLUMNS, measured/reported NaN where absent (the
+    one row per budget, unless ``steps`` (agent -> env steps of its checkpoint) is known: then only
+    the reported budget nearest to it (a 50M-step checkpoint beside the 50M number, the final one
+    beside 100M). Returns COMPARISON_COLUMNS, measured/reported NaN where absent (the
     renderers write "no data" / "not reported").
     """
     budgets = dict(budgets or {})
@@ -60,6 +62,11 @@ def comparison(measured: pd.DataFrame, reported: pd.DataFrame,
     for m in measured.itertuples(index=False):
         k = key_of(m.agent, m.split, m.task, m.metric, m.attempt)
         matches = [i for i, rk in enumerate(rep_keys) if rk == k]
+        at = (steps or {}).get(m.agent)
+        budgeted = [i for i in matches if pd.notna(rep.iloc[i]["env_steps"])]
+        if at is not None and len({rep.iloc[i]["env_steps"] for i in budgeted}) > 1:
+            near = min(abs(math.log(rep.iloc[i]["env_steps"] / at)) for i in budgeted)
+            matches = [i for i in matches if i not in budgeted or abs(math.log(rep.iloc[i]["env_steps"] / at)) == near]
         base = {"agent": m.agent, "split": m.split, "task": m.task, "metric": m.metric, "attempt": m.attempt,
                 "measured": m.estimate, "measured_lower": m.lower, "measured_upper": m.upper,
                 "measured_budget": budgets.get(m.agent, "not recorded"), "seeds": m.seeds, "trials": m.trials}

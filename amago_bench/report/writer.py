@@ -161,9 +161,12 @@ def report_suite(cfg: ReportConfig, spec: SuiteSpec, episodes: pd.DataFrame, run
     out = cfg.out / spec.name
     out.mkdir(parents=True, exist_ok=True)
     train_steps = {rid: int(g["env_steps"].max()) for rid, g in trains.groupby("run_id")}
-    budgets: dict[str, str] = {}
+    by_config: dict[tuple[str, str], str] = {}  # (agent, pooled config) -> its training budget in words
     for (agent, acfg), _ in evals.groupby(["agent", "agent_config"]):
-        budgets[agent] = measure.training_budget(runs, agent, acfg, spec.name, train_steps)[1]
+        by_config[(agent, scoring.pooled_config(acfg))] = measure.training_budget(runs, agent, acfg, spec.name,
+                                                                                  train_steps)
+    budgets: dict[str, str] = {}  # entry label -> its training budget (filled per leaderboard below)
+    budget_steps: dict[str, float] = {}  # entry label -> env steps of its checkpoint, where known
     prov_runs = runs[runs["run_id"].isin(current["run_id"].unique())]
     prov = _provenance(cfg, prov_runs)
     rep = reported[reported["suite"] == spec.name]
@@ -189,6 +192,11 @@ def report_suite(cfg: ReportConfig, spec: SuiteSpec, episodes: pd.DataFrame, run
             board["group_title"] = _group_title(group, spec)
             board["group_main"] = gi == 0
             boards.append(board)
+            for r in board.itertuples():
+                at, text = by_config.get((r.agent.split(" (")[0], r.config), (None, "not recorded"))
+                budgets[r.agent] = text
+                if at is not None:
+                    budget_steps[r.agent] = at
             cells = tables.aggregate_cells(board, budgets={a: budgets.get(a.split(" [")[0], "not recorded")
                                                            for a in board["agent"]})
             manifests = {}
@@ -208,7 +216,7 @@ def report_suite(cfg: ReportConfig, spec: SuiteSpec, episodes: pd.DataFrame, run
     # comparison and aggregate tables
     q_all = pd.concat(measured, ignore_index=True) if measured else pd.DataFrame(columns=measure.QUANTITY_COLUMNS)
     comp = tables.comparison(q_all, rep, budgets={a: budgets.get(a.split(" [")[0], "not recorded")
-                                                  for a in q_all["agent"].unique()})
+                                                  for a in q_all["agent"].unique()}, steps=budget_steps)
     sec.comparison = comp
     _write_tables(sec, cfg, spec, boards, comp, written)
     if task_means:

@@ -48,7 +48,7 @@ ATARI = {"BattleZone": (.06, .54, .05), "Boxing": (6.77, -2.43, 7.85), "Breakout
          "MsPacman": (.40, .02, .33), "Pong": (.47, .00, .01), "Qbert": (.82, .01, .29), "Seaquest": (.10, .00, .05)}
 for g, vals in ATARI.items():
     for a, v in zip(["Ind/Ind", "Dep/Dep", "Dep/Dep clipped rewards"], vals):
-        EXPECTED[("amago2-atari10", "atari10", "test", a, g, "normalised", "", 2.15e7)] = v
+        EXPECTED[("amago2-atari10", "atari10", "test", a, g, "normalised", "", 2.15e8)] = v  # 10 games x 21.5M
 for (sp, a), vals in {("train", "Ind/Ind"): (1.66, 1.75, 1.56, 1.85), ("train", "Dep/Dep"): (1.18, 1.21, 0.62, 1.73),
                       ("test", "Ind/Ind"): (1.61, 1.72, 1.64, 1.79), ("test", "Dep/Dep"): (1.32, 1.52, 1.24, 1.65)}.items():
     for m, v in zip(["return_mean", "return_median", "return_q25", "return_q75"], vals):

@@ -225,3 +225,65 @@ def steps_per_epoch(spec: SuiteSpec, agent: str, budget: str) -> int:
 def planned_env_steps(spec: SuiteSpec, agent: str, budget: str) -> int:
     """Env steps of collection a training run of ``agent`` on ``spec`` at ``budget`` takes."""
     return load_config(agent, spec.name, spec.family, budget).train.epochs * steps_per_epoch(spec, agent, budget)
+
+
+def calibrate(spec: SuiteSpec, agent: str, budget: str, device: str | None = None, threads: int | None = None,
+              steps: int = 16, updates: int = 3) -> dict[str, float]:
+    """Time a short piece of a training run of ``agent`` on ``spec`` at ``budget`` on this device:
+    ``steps`` vector steps of collection (the job's actors and model) and ``updates`` gradient
+    updates (the job's batch and context), each after a warm-up. Returns seconds per env step of
+    collection, the median seconds of an update (sampling excluded), and the config's updates per
+    env step."""
+    import tempfile
+    import time
+
+    from amago_bench.agents.amago2.agent import Amago2Agent
+    from amago_bench.agents.amago2.inputs import to_batch
+    from amago_bench.agents.amago2.learner import Learner
+    from amago_bench.agents.amago2.replay import Replay
+    from amago_bench.agents.device import pick_device, set_threads
+    from amago_bench.agents.shapes import shapes_from_spaces
+    from amago_bench.envs.spaces import space_from_spec
+
+    cfg = load_config(agent, spec.name, spec.family, budget)
+    tc = cfg.train
+    set_threads(threads)
+    dev = pick_device(device)
+    shapes = shapes_from_spaces(space_from_spec(spec.observation), space_from_spec(spec.action),
+                                spec.trial.max_episode_steps, spec.trial.episodes)
+    learner = Learner(cfg, shapes, dev, 0)
+    rng = np.random.default_rng(0)
+
+    def sync() -> None:
+        if dev.type == "cuda":
+            import torch
+
+            torch.cuda.synchronize()
+
+    with tempfile.TemporaryDirectory(prefix="amago-bench-calibrate-") as tmp:
+        replay = Replay(Path(tmp) / "replay", tc.replay_capacity, tc.replay_unit)
+        act = Amago2Agent(learner.model, cfg, suite=spec.name, sample=True)
+        act.epsilon = tc.explore_end
+        # chunks as short as the timed collection, so the replay has windows to sample from
+        collector = Collector(spec, act, replay, shapes, tc.num_envs, 0, max(2, min(tc.chunk_len, steps)), tc.vector,
+                              spec.default_backend)
+        try:
+            collector.collect(2)
+            t = time.perf_counter()
+            n = collector.collect(steps)["env_steps"]
+            collect_s = (time.perf_counter() - t) / n
+        finally:
+            collector.close()
+        learner.update(to_batch(replay.sample(cfg.optim.batch_size, cfg.model.context, rng), shapes, dev))
+        sync()
+        times = []
+        for _ in range(updates):
+            batch = to_batch(replay.sample(cfg.optim.batch_size, cfg.model.context, rng), shapes, dev)
+            t = time.perf_counter()
+            learner.update(batch)
+            sync()
+            times.append(time.perf_counter() - t)
+        update_s = float(np.median(times))
+    return {"collect_s_per_env_step": collect_s, "update_s": update_s,
+            "updates_per_env_step": tc.updates_per_epoch / (tc.collect_steps * tc.num_envs),
+            "env_steps": n, "updates": updates}

@@ -105,3 +105,46 @@ def steps_per_epoch(spec: SuiteSpec, agent: str, budget: str) -> int:
 def planned_env_steps(spec: SuiteSpec, agent: str, budget: str) -> int:
     """Env steps of collection a training run of ``agent`` on ``spec`` at ``budget`` takes."""
     return load_config(agent, spec.name, spec.family, budget).train.epochs * steps_per_epoch(spec, agent, budget)
+
+
+def calibrate(spec: SuiteSpec, agent: str, budget: str, device: str | None = None, threads: int | None = None,
+              steps: int = 16, updates: int = 1) -> dict[str, float]:
+    """Time a short piece of a training run (see amago2's ``calibrate``): one segment of ``steps``
+    vector steps after a warm-up segment, then one PPO update of a full-length segment's worth of
+    data (``updates`` times). Returns seconds per env step of collection, seconds per update and
+    updates per env step (one update per epoch)."""
+    import time
+
+    from amago_bench.agents.device import pick_device, set_threads
+    from amago_bench.agents.rl2_ppo.agent import RL2Agent
+    from amago_bench.agents.rl2_ppo.collector import SegmentCollector
+    from amago_bench.agents.rl2_ppo.learner import Learner
+    from amago_bench.agents.shapes import shapes_from_spaces
+    from amago_bench.envs.spaces import space_from_spec
+
+    cfg = load_config(agent, spec.name, spec.family, budget)
+    tc = cfg.train
+    set_threads(threads)
+    dev = pick_device(device)
+    shapes = shapes_from_spaces(space_from_spec(spec.observation), space_from_spec(spec.action),
+                                spec.trial.max_episode_steps, spec.trial.episodes)
+    learner = Learner(cfg, shapes, dev, seed=0)
+    act = RL2Agent(learner.model, cfg, suite=spec.name, sample=True)
+    collector = SegmentCollector(act, learner.reward_scaler, cfg.ppo)
+    rollout = Rollout(make_vector_env(spec, "train", tc.num_envs, tc.vector, spec.default_backend), spec, act, 0,
+                      RandomJobs(np.random.default_rng(0)))
+    try:
+        collector.collect(rollout, 2, dev)
+        t = time.perf_counter()
+        collector.collect(rollout, steps, dev)
+        collect_s = (time.perf_counter() - t) / (steps * tc.num_envs)
+        seg, _ = collector.collect(rollout, tc.segment_len, dev)  # a full segment: the update's real size
+    finally:
+        rollout.close()
+    t = time.perf_counter()
+    for _ in range(updates):
+        learner.update(seg)
+    update_s = (time.perf_counter() - t) / updates
+    return {"collect_s_per_env_step": collect_s, "update_s": update_s,
+            "updates_per_env_step": 1.0 / (tc.segment_len * tc.num_envs), "env_steps": (steps + 2) * tc.num_envs,
+            "updates": updates}

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from amago_bench.agents.amago2.config import AgentConfig, LossConfig, ModelConfig, OptimConfig
+from amago_bench.agents.amago2.config import AgentConfig, ConfigError, LossConfig, ModelConfig, OptimConfig
 from amago_bench.agents.amago2.learner import Learner
 from amago_bench.agents.amago2.losses import Batch, TwoHot, amago_loss
 from amago_bench.agents.amago2.model import AmagoModel, shapes_from_spaces, symexp, symlog
@@ -271,3 +271,36 @@ def test_each_loss_switch_changes_the_loss_it_names(shapes, head):
     assert losses["ind", "dep"]["loss/critic"] == pytest.approx(losses["ind", "ind"]["loss/critic"])
     assert losses["dep", "ind"]["loss/critic"] != pytest.approx(losses["ind", "ind"]["loss/critic"])
     assert losses["dep", "dep"]["loss/actor"] != pytest.approx(losses["dep", "ind"]["loss/actor"])
+
+
+@pytest.mark.parametrize("critic", ["ind", "dep"])
+def test_reward_clip_clips_every_reward_before_the_multiplier(critic):
+    """With ``reward_clip`` c the TD target sees clip(r, -c, c) x multiplier: a batch whose rewards
+    are all beyond c gives the same loss as the same batch with every reward set to +-c."""
+    batch, _ = _batch(DISCRETE)
+    cfg = AgentConfig(model=_model("per-action"),
+                      loss=LossConfig(critic=critic, actor="ind", reward_clip=1.0, reward_multiplier=0.5))
+    big = dataclasses.replace(batch, reward=torch.where(batch.reward >= 0, 1.0, -1.0) * (5.0 + batch.reward.abs()))
+    at_clip = dataclasses.replace(batch, reward=torch.where(batch.reward >= 0, 1.0, -1.0))
+    out = {}
+    for name, b in (("big", big), ("at_clip", at_clip)):
+        torch.manual_seed(0)
+        learner = Learner(cfg, DISCRETE, torch.device("cpu"), seed=0)
+        _, metrics = amago_loss(learner.model, learner.target_critics, learner.twohot, learner.popart, b, cfg.loss,
+                                torch.Generator().manual_seed(0))
+        out[name] = metrics
+    assert out["big"]["value/target_mean"] == pytest.approx(out["at_clip"]["value/target_mean"])
+    assert out["big"]["loss/critic"] == pytest.approx(out["at_clip"]["loss/critic"])
+    unclipped = dataclasses.replace(cfg, loss=dataclasses.replace(cfg.loss, reward_clip=0.0))
+    torch.manual_seed(0)
+    learner = Learner(unclipped, DISCRETE, torch.device("cpu"), seed=0)
+    _, m = amago_loss(learner.model, learner.target_critics, learner.twohot, learner.popart, big, unclipped.loss,
+                      torch.Generator().manual_seed(0))
+    assert abs(m["value/target_mean"]) > 2 * abs(out["big"]["value/target_mean"])
+
+
+def test_reward_clip_must_not_be_negative():
+    from amago_bench.agents.amago2.config import validate
+
+    with pytest.raises(ConfigError, match="reward_clip"):
+        validate(AgentConfig(model=TINY, loss=LossConfig(reward_clip=-1.0)))
