@@ -230,7 +230,7 @@ def test_agent_registry_lists_every_config_with_its_kind_and_dispatches(capsys):
 
     rows = {name: kind for name, kind, _ in list_agents()}
     assert rows == {"amago2": "amago2", "dep-dep": "amago2", "ind-actor-dep-critic": "amago2",
-                    "dep-actor-ind-critic": "amago2", "rl2-ppo-gru": "rl2-ppo", "random": "untrained",
+                    "dep-actor-ind-critic": "amago2", "dep-dep-clipped": "amago2", "rl2-ppo-gru": "rl2-ppo", "random": "untrained",
                     "probe-oracle": "untrained"}
     assert set(TRAINERS) == {"amago2", "rl2-ppo"} and config_kind("dep-dep") == "amago2"
     assert main(["agents"]) == 0
