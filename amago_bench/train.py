@@ -8,6 +8,10 @@ suite and the config, then dispatches. What the trainers share lives here: the r
 checkpoint cadence, and how it ended), the recorder that writes evaluation episodes into the
 results database and ``metrics.csv``, and the evaluation entry each evaluation adds to the
 run's history.
+
+Data-parallel runs (torchrun, or ``--ddp``; :mod:`amago_bench.agents.distributed`) go through the
+same :class:`TrainingRun` on every rank: it knows its :class:`~amago_bench.agents.distributed.Ranks`,
+and only rank 0 deletes (``--fresh``), evaluates, logs and writes.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from typing import Any, Callable, Iterator, TypeVar
 
 
 from amago_bench.agents import TRAINERS, config_kind
+from amago_bench.agents.distributed import SINGLE, Ranks, data_parallel, rank_seed
 from amago_bench.errors import UserError
 from amago_bench.evaluate import Job, evaluate
 from amago_bench.suite import SuiteSpec, get_suite
@@ -59,17 +64,24 @@ class TrainResult:
     eval_scores: list[dict[str, Any]]
     """One entry per evaluation: env_steps, mean normalised score, per-task normalised scores."""
     run_id: str | None
+    rank: int = 0
+    """The rank that returned this result (data-parallel runs: only rank 0's has the evaluations)."""
 
 
-def train(suite: str | SuiteSpec, agent: str = "amago2", budget: str = "small", seed: int = 0, **kwargs: Any) -> TrainResult:
+def train(suite: str | SuiteSpec, agent: str = "amago2", budget: str = "small", seed: int = 0, ddp: bool = False,
+          **kwargs: Any) -> TrainResult:
     """Train (or resume) the agent config ``agent`` on ``suite`` at ``budget`` with its kind's trainer.
     Keyword arguments (runs_root, device, fresh, db, epochs, log, store, threads, precision, keep_at) go
-    to the trainer."""
+    to the trainer. Launched by torchrun, or with ``ddp``, this process trains as one rank of a
+    data-parallel run (:mod:`amago_bench.agents.distributed`)."""
     spec = suite if isinstance(suite, SuiteSpec) else get_suite(suite)
     kind = config_kind(agent)
     mod_name, fn = TRAINERS[kind].split(":")
     trainer: Callable[..., TrainResult] = getattr(importlib.import_module(mod_name), fn)
-    return trainer(spec, agent=agent, budget=budget, seed=seed, **kwargs)
+    with data_parallel(ddp, kwargs.get("device")) as ranks:
+        if ranks is SINGLE:
+            return trainer(spec, agent=agent, budget=budget, seed=seed, **kwargs)
+        return trainer(spec, agent=agent, budget=budget, seed=seed, ranks=ranks, **kwargs)
 
 
 # ---------------------------------------------------------------------------------------
@@ -222,7 +234,8 @@ class TrainingRun:
     """
 
     def __init__(self, spec: SuiteSpec, cfg: Any, budget: str, seed: int, runs_root: str | Path = "runs",
-                 fresh: bool = False, log: Callable[[str], None] | None = print, keep_at: tuple[int, ...] = ()) -> None:
+                 fresh: bool = False, log: Callable[[str], None] | None = print, keep_at: tuple[int, ...] = (),
+                 ranks: Ranks = SINGLE) -> None:
         import numpy as np
 
         if any(int(s) < 1 for s in keep_at):
@@ -231,16 +244,19 @@ class TrainingRun:
         """Env-step milestones: a copy of the checkpoint at the first epoch boundary at or past each
         is kept as :func:`milestone_name` (for evaluations at the budgets a paper reports)."""
         self.spec, self.cfg, self.budget, self.seed = spec, cfg, budget, seed
-        self.log = log or (lambda s: None)
+        self.ranks = ranks
+        """This process's rank among the processes training this run (one, unless data-parallel)."""
+        self.log = (log if ranks.main else None) or (lambda s: None)
         self.out = run_dir(runs_root, spec.name, cfg.name, budget, seed)
-        if fresh and self.out.exists():
+        if fresh and ranks.main and self.out.exists():
             shutil.rmtree(self.out)
+        ranks.barrier()  # the other ranks look at the run directory after rank 0 has deleted it
         self.out.mkdir(parents=True, exist_ok=True)
         self.checkpoint = self.out / CHECKPOINT_NAME
         self.counters: dict[str, Any] = {"epoch": 0, "env_steps": 0, "evals": 0, "run_id": None, "eval_scores": [],
                                          "wall_s": 0.0, "eval_s": 0.0}
-        self.rng = np.random.default_rng(seed)
-        """The trainer's generator (sampling, collection seeds); saved in every checkpoint."""
+        self.rng = np.random.default_rng(rank_seed(seed, ranks.rank, 0))
+        """The trainer's generator (sampling, collection seeds); rank 0's is saved in every checkpoint."""
         self.recorder: RunRecorder | None = None
         self.writer: Any = None
         """TensorBoard SummaryWriter, or None."""
@@ -249,7 +265,8 @@ class TrainingRun:
         self.first_epoch = 0
 
     def setup(self, threads: int | None, device: str | None) -> tuple[Any, Any]:
-        """Torch settings and the suite's checks: returns (torch device, Shapes)."""
+        """Torch settings and the suite's checks: returns (torch device, Shapes). A data-parallel
+        rank trains on its rank's device (:attr:`Ranks.device`)."""
 
         from amago_bench.agents.device import pick_device, set_threads
         from amago_bench.agents.shapes import shapes_from_spaces
@@ -257,7 +274,7 @@ class TrainingRun:
 
         spec = self.spec
         set_threads(threads)  # given, else OMP_NUM_THREADS, else min(2, cpu count)
-        dev = pick_device(device)
+        dev = pick_device(self.ranks.device if self.ranks.distributed else device)
         if spec.default_backend not in spec.backends:
             raise UserError(f"suite {spec.name!r}: default backend {spec.default_backend!r} is not one of {list(spec.backends)}")
         shapes = shapes_from_spaces(space_from_spec(spec.observation), space_from_spec(spec.action),
@@ -266,7 +283,14 @@ class TrainingRun:
 
     def resume(self, learner: Any, read_checkpoint: Callable[[Path], dict[str, Any]],
                check: Callable[[dict[str, Any]], None]) -> None:
-        """When the run has a checkpoint: read it, ``check`` it, and load the learner, counters and RNG."""
+        """When the run has a checkpoint: read it, ``check`` it, and load the learner, counters and RNG.
+
+        Data-parallel: every rank loads the learner (weights and optimiser state) and the counters
+        from rank 0's checkpoint, whatever the number of ranks that wrote it; rank 0 restores the
+        saved generator, every other rank starts a new one from (seed, rank, epoch)
+        (:func:`~amago_bench.agents.distributed.rank_seed`)."""
+        import numpy as np
+
         from amago_bench.agents.checkpoint import set_rng_state
 
         if not self.checkpoint.exists():
@@ -275,9 +299,15 @@ class TrainingRun:
         check(data)
         learner.load_state_dict(data["learner"])
         self.counters.update(data["extra"]["counters"])
-        set_rng_state(self.rng, data["extra"]["rng"])
         c = self.counters
-        self.log(f"resuming {self.out} from epoch {c['epoch']} ({c['env_steps']} env steps, {learner.updates} updates)")
+        if self.ranks.main:
+            set_rng_state(self.rng, data["extra"]["rng"])
+        else:
+            self.rng = np.random.default_rng(rank_seed(self.seed, self.ranks.rank, c["epoch"]))
+        was = int(data["extra"].get("ranks", 1))
+        ranks = (f" on {self.ranks.world} rank{'s' * (self.ranks.world > 1)} (checkpointed on {was})"
+                 if self.ranks.distributed or was != 1 else "")
+        self.log(f"resuming {self.out} from epoch {c['epoch']} ({c['env_steps']} env steps, {learner.updates} updates){ranks}")
         # A run stopped between saving a milestone's checkpoint and copying it: the checkpoint
         # just loaded is the milestone's (it is saved at the first epoch past it), so copy it now.
         self._keep_milestones()
@@ -292,7 +322,10 @@ class TrainingRun:
                 tmp.replace(target)
 
     def open_records(self, db: str | None, store: bool) -> None:
-        """Write ``config.json``; open the recorder (results store when ``store``, and ``metrics.csv``) and TensorBoard."""
+        """Write ``config.json``; open the recorder (results store when ``store``, and ``metrics.csv``) and TensorBoard.
+        Rank 0 only: the other ranks of a data-parallel run record nothing."""
+        if not self.ranks.main:
+            return
         cfg, tc = self.cfg, self.cfg.train
         (self.out / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2))
         manifest = training_manifest(self.spec, cfg.name, cfg.to_dict(), self.seed, self.budget, tc.eval_trials_per_task,
@@ -348,7 +381,8 @@ class TrainingRun:
                 fn()
             if self.writer:
                 self.writer.close()
-            self.recorder.finish(status, reason)
+            if self.recorder is not None:
+                self.recorder.finish(status, reason)
 
     def epochs(self) -> range:
         """The epoch indices left to train."""
@@ -357,9 +391,9 @@ class TrainingRun:
     def evaluate(self, epoch: int, make_agent: Callable[[], Any]) -> str:
         """After epoch index ``epoch``, when one is due (every ``eval_every`` epochs and after the
         last): evaluate ``make_agent()`` on the test split, record it, add the entry to the history
-        and TensorBoard; returns the log-line suffix ("" when none was due)."""
+        and TensorBoard; returns the log-line suffix ("" when none was due). Rank 0 only."""
         tc, c = self.cfg.train, self.counters
-        if not ((epoch + 1) % tc.eval_every == 0 or epoch + 1 == tc.epochs):
+        if not self.ranks.main or not ((epoch + 1) % tc.eval_every == 0 or epoch + 1 == tc.epochs):
             return ""
         eval_start = time.perf_counter()
         steps_now = c["env_steps"]
@@ -392,10 +426,12 @@ class TrainingRun:
     def end_epoch(self, epoch: int, save: Callable[[], None]) -> None:
         """Count epoch index ``epoch`` as done; ``save`` a checkpoint (and ``progress.json``) every
         ``checkpoint_every`` epochs, after the last, and at the first epoch past each milestone
-        (then copied to the milestone's file)."""
+        (then copied to the milestone's file). Only rank 0 saves."""
         tc = self.cfg.train
         self.counters["epoch"] = epoch + 1
         self.counters["wall_s"] = self.wall()
+        if not self.ranks.main:
+            return
         milestone = any(self.counters["env_steps"] >= s and not (self.out / milestone_name(s)).exists()
                         for s in self.keep_at)
         if (epoch + 1) % tc.checkpoint_every == 0 or epoch + 1 == tc.epochs or milestone:
@@ -404,12 +440,14 @@ class TrainingRun:
             write_progress(self.out, self.counters, tc.epochs)
 
     def result(self, updates: int, save: Callable[[], None]) -> TrainResult:
-        """The run's :class:`TrainResult`; with nothing trained (epochs = 0), ``save`` a loadable checkpoint first."""
-        if not self.checkpoint.exists():
+        """The run's :class:`TrainResult`; with nothing trained (epochs = 0), ``save`` a loadable checkpoint first
+        (rank 0; every rank returns once it is written)."""
+        if self.ranks.main and not self.checkpoint.exists():
             save()
+        self.ranks.barrier()
         c = self.counters
         return TrainResult(self.out, self.checkpoint, c["epoch"], c["env_steps"], updates, time.perf_counter() - self.t0,
-                           c["eval_scores"], c["run_id"])
+                           c["eval_scores"], c["run_id"], self.ranks.rank)
 
 
 __all__ = ["format_clock", "with_epochs", "TrainingRun", "write_progress", "PROGRESS_NAME", "train", "run_dir", "TrainResult", "RunRecorder", "evaluation_entry", "training_manifest", "CHECKPOINT_NAME", "milestone_name"]

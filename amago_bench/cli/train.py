@@ -17,7 +17,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         "Agent configs are files in amago_bench/data/agents/ (`amago-bench agents` lists them); "
         "budgets: smoke (seconds), small (minutes on a CPU), paper. "
         "Run directory: <runs>/<suite>/<agent>-<budget>-seed<N>/ (checkpoint.pt, replay/, tb/, metrics.csv); "
-        "evaluation episodes go to the results database with the env steps so far.",
+        "evaluation episodes go to the results database with the env steps so far. "
+        "Data parallel over N GPUs (or CPU processes): torchrun --standalone --nproc-per-node N -m amago_bench train ...; "
+        "each rank steps num_envs/N actors and samples batch/N per update, DDP averages the gradients, "
+        "rank 0 alone evaluates and writes; resumable with any N that divides num_envs and the batch.",
     )
     p.add_argument("--suite", required=True, help="suite name (see `amago-bench suites`) or a path to a suite .toml")
     p.add_argument("--agent", default="amago2", help="agent config name (see `amago-bench agents`) or a .toml path")
@@ -32,6 +35,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--precision", choices=PRECISIONS, default=None,
                    help="update arithmetic (default: the config's, auto = bf16 on CUDA, fp32 on CPU); "
                         "bf16 is ~1.6x faster on CPUs with AVX512-BF16 or AMX")
+    p.add_argument("--ddp", action="store_true",
+                   help="train through DistributedDataParallel in a process group of one rank (nccl on CUDA, gloo on "
+                        "CPU); under torchrun every rank does so without this flag")
     add_db(p)
     p.set_defaults(func=cmd_train)
 
@@ -54,7 +60,9 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     res = train(args.suite, agent=args.agent, budget=args.budget, seed=args.seed, runs_root=args.runs,
                 device=args.device, fresh=args.fresh, db=args.db, epochs=args.epochs, store=not args.no_store,
-                threads=args.threads, precision=args.precision)
+                threads=args.threads, precision=args.precision, ddp=args.ddp)
+    if res.rank != 0:
+        return 0  # rank 0 reports for the run
     last = res.eval_scores[-1] if res.eval_scores else None
     print(f"done: {res.epochs} epochs, {res.env_steps} env steps, {res.updates} updates in {res.seconds:.1f} s")
     if last:

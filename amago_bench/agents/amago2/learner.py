@@ -16,6 +16,7 @@ from amago_bench.agents.amago2.model import AmagoModel, Shapes
 from amago_bench.agents.checkpoint import (CheckpointError, CheckpointFormat, check_same_config, check_suite_and_shapes,
                                            rng_state, set_rng_state)
 from amago_bench.agents.device import default_threads, pick_device, set_threads
+from amago_bench.agents.distributed import Ranks
 
 __all__ = ["CHECKPOINT_FORMAT", "CHECKPOINT_VERSION", "CheckpointError", "Learner", "save_checkpoint", "read_checkpoint",
            "learner_from_checkpoint", "check_compatible", "default_threads", "set_threads", "pick_device", "rng_state",
@@ -25,6 +26,21 @@ CHECKPOINT_FORMAT = "amago-bench/amago2-checkpoint"
 CHECKPOINT_VERSION = 1
 FORMAT = CheckpointFormat(CHECKPOINT_FORMAT, agent="amago2", train_agent="amago2", kind="amago2",
                           version=CHECKPOINT_VERSION)
+
+
+class _Loss(torch.nn.Module):
+    """:func:`amago_loss` of a batch as a module, for DistributedDataParallel to wrap: DDP
+    all-reduces the gradients of the parameters its forward uses (the model's), and makes all of
+    its state (model, target critics, two-hot bins, PopArt) rank 0's when it wraps it."""
+
+    def __init__(self, learner: "Learner") -> None:
+        super().__init__()
+        self.model, self.target_critics = learner.model, learner.target_critics
+        self.twohot, self.popart = learner.twohot, learner.popart
+        self.cfg, self.generator = learner.cfg.loss, learner.generator
+
+    def forward(self, batch: Batch) -> tuple[torch.Tensor, dict[str, float]]:
+        return amago_loss(self.model, self.target_critics, self.twohot, self.popart, batch, self.cfg, self.generator)
 
 
 class Learner:
@@ -45,13 +61,31 @@ class Learner:
         self.generator = torch.Generator(device="cpu").manual_seed(seed)
         self.updates = 0
         self.amp = o.precision == "bf16" or (o.precision == "auto" and self.device.type == "cuda")
+        self.ddp: Any = None
+        """The loss module in DistributedDataParallel after :meth:`distribute`; None in one process."""
+
+    def distribute(self, ranks: Ranks) -> None:
+        """Train as one of ``ranks``: the loss runs in DistributedDataParallel (gradients averaged
+        over ranks in the backward pass) and PopArt moves its statistics by the targets of every
+        rank's batch, so the critics' output layers it rescales stay equal. Call it after loading
+        a checkpoint: DDP makes every rank's model, target critics and PopArt rank 0's when it
+        wraps them (the optimiser's state is each rank's own: equal when loaded from the checkpoint
+        or fresh)."""
+        if ranks.distributed:
+            self.ddp = ranks.wrap(_Loss(self))
+            self.popart.all_sum = ranks.all_sum
+
+    def loss(self, batch: Batch) -> tuple[torch.Tensor, dict[str, float]]:
+        """The loss of a batch and its metrics: :func:`amago_loss`, through DDP when distributed."""
+        if self.ddp is not None:
+            return self.ddp(batch)
+        return amago_loss(self.model, self.target_critics, self.twohot, self.popart, batch, self.cfg.loss, self.generator)
 
     def update(self, batch: Batch) -> dict[str, float]:
         """One gradient step on a batch; returns metrics."""
         self.model.train()
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp):
-            loss, metrics = amago_loss(self.model, self.target_critics, self.twohot, self.popart, batch,
-                                       self.cfg.loss, self.generator)
+            loss, metrics = self.loss(batch)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.optim.grad_clip)

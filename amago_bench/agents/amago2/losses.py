@@ -55,11 +55,15 @@ class TwoHot(nn.Module):
 
 class PopArt(nn.Module):
     """One global running mean/std of TD targets; rescales the critics' output layers on every
-    update so their de-normalised outputs are preserved (van Hasselt et al. 2016)."""
+    update so their de-normalised outputs are preserved (van Hasselt et al. 2016).
+
+    ``all_sum`` (a tensor -> its sum over data-parallel ranks; None in one process) makes the
+    statistics those of every rank's targets, so every rank rescales its critics alike."""
 
     def __init__(self, beta: float) -> None:
         super().__init__()
         self.beta = beta
+        self.all_sum: Any = None
         self.register_buffer("mu", torch.zeros(()))
         self.register_buffer("nu", torch.ones(()))
         self.register_buffer("count", torch.zeros(()))
@@ -76,12 +80,22 @@ class PopArt(nn.Module):
 
     @torch.no_grad()
     def update(self, y: torch.Tensor, critics: list[CriticEnsemble]) -> None:
-        """y: the valid targets (M,). The rate is max(beta, 1/updates) so early stats are plain means."""
+        """y: the valid targets (M,), M >= 0; no targets (on any rank): no change. The rate is
+        max(beta, 1/updates) so early stats are plain means."""
+        if self.all_sum is None:
+            if y.numel() == 0:
+                return
+            mean, mean_sq = y.float().mean(), y.float().pow(2).mean()
+        else:  # sums and counts over ranks: the moments of all ranks' targets
+            sums = self.all_sum(torch.stack([y.float().sum(), y.float().pow(2).sum(), y.new_tensor(y.numel(), dtype=torch.float32)]))
+            if float(sums[2]) == 0:
+                return
+            mean, mean_sq = sums[0] / sums[2], sums[1] / sums[2]
         self.count += 1
         b = max(self.beta, 1.0 / float(self.count))
         old_mu, old_sigma = self.mu.clone(), self.sigma.clone()
-        self.mu.mul_(1 - b).add_(b * y.float().mean())
-        self.nu.mul_(1 - b).add_(b * y.float().pow(2).mean())
+        self.mu.mul_(1 - b).add_(b * mean)
+        self.nu.mul_(1 - b).add_(b * mean_sq)
         new_sigma = self.sigma
         for c in critics:
             c.out.weight.mul_(old_sigma / new_sigma)
@@ -155,7 +169,7 @@ def amago_loss(
         y = torch.where(valid[..., None], y, torch.zeros((), device=y.device))
 
     # -- critic loss ----------------------------------------------------------------------------
-    if cfg.critic == "dep" and bool(valid.any()):  # move the statistics first; output layers are rescaled to match
+    if cfg.critic == "dep":  # move the statistics first; output layers are rescaled to match (no valid targets: no change)
         popart.update(y[valid], [model.critics, target_critics])
     z = model.critics.trunk(h_t)  # (C, B*(L-1), H)
     if cfg.critic == "ind":  # the replay action for every gamma; the logits are never stored whole

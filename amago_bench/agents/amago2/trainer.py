@@ -14,6 +14,13 @@
 Run directory: ``runs/<suite>/<agent>-<budget>-seed<N>/`` with ``checkpoint.pt``, ``replay/``,
 ``tb/`` (TensorBoard) and ``metrics.csv``. Data collected after the last checkpoint stays
 in the replay on resume (it is valid experience); the counters restart from the checkpoint.
+
+Data-parallel (:mod:`amago_bench.agents.distributed`): rank r steps ``num_envs / N`` actors into
+its own replay (``replay/`` for rank 0, ``replay-rank<r>/`` for the others; each holds
+``replay_capacity / N``) and samples ``batch_size / N`` windows per update from it; updates start
+once the ranks' replays together hold ``start_learning`` steps and none is empty. On resume with
+another number of ranks, a rank reuses the replay folder of its rank number if there is one
+(a new rank starts empty; folders of ranks no longer running are left alone, unused).
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ import numpy as np
 from amago_bench.agents.amago2.config import PRECISIONS, AgentConfig, load_config
 from amago_bench.agents.amago2.inputs import time_features
 from amago_bench.agents.amago2.model import Shapes
+from amago_bench.agents.distributed import SINGLE, Ranks
 from amago_bench.errors import UserError
 from amago_bench.policy import Step
 from amago_bench.rollout import Job, RandomJobs, Rollout, make_vector_env, row
@@ -160,10 +168,11 @@ def train(
     threads: int | None = None,
     precision: str | None = None,
     keep_at: tuple[int, ...] = (),
+    ranks: Ranks = SINGLE,
 ) -> TrainResult:
     """Train (or resume) the config ``agent`` on ``spec`` at ``budget``; see the module docstring.
     Everything that can be refused is checked before the first env step; the results-store run
-    is opened at the first evaluated trial."""
+    is opened at the first evaluated trial. ``ranks``: this process's place in a data-parallel run."""
     from amago_bench.agents.amago2.agent import Amago2Agent
     from amago_bench.agents.amago2.inputs import to_batch
     from amago_bench.agents.amago2.learner import Learner, check_compatible, read_checkpoint, rng_state, save_checkpoint
@@ -174,33 +183,46 @@ def train(
             raise UserError(f"unknown precision {precision!r}; valid: {', '.join(PRECISIONS)}")
         cfg = dataclasses.replace(cfg, optim=dataclasses.replace(cfg.optim, precision=precision))
     tc = cfg.train
-    run = TrainingRun(spec, cfg, budget, seed, runs_root, fresh, log, keep_at)
+    num_envs, batch_size = ranks.share(tc.num_envs, "train.num_envs"), ranks.share(cfg.optim.batch_size, "optim.batch_size")
+    run = TrainingRun(spec, cfg, budget, seed, runs_root, fresh, log, keep_at, ranks)
     dev, shapes = run.setup(threads, device)
     learner = Learner(cfg, shapes, dev, seed)
-    rng, counters = run.rng, run.counters
+    counters = run.counters
     run.resume(learner, read_checkpoint, lambda data: check_compatible(data, spec.name, spec.spec_hash, shapes, cfg))
+    learner.distribute(ranks)
+    rng = run.rng
     run.open_records(db, store)
-    replay = Replay(run.out / "replay", tc.replay_capacity, tc.replay_unit)
+    replay = Replay(run.out / ("replay" if ranks.main else f"replay-rank{ranks.rank}"),
+                    -(-tc.replay_capacity // ranks.world), tc.replay_unit)
     collect_agent = Amago2Agent(learner.model, cfg, suite=spec.name, sample=True)
-    collector = Collector(spec, collect_agent, replay, shapes, tc.num_envs, int(rng.integers(2**31)), tc.chunk_len,
+    collector = Collector(spec, collect_agent, replay, shapes, num_envs, int(rng.integers(2**31)), tc.chunk_len,
                           tc.vector, spec.default_backend) if run.to_train else None
 
     def save() -> None:
         save_checkpoint(run.checkpoint, learner, spec.name, spec.spec_hash,
                         {"counters": dict(counters), "rng": rng_state(rng), "replay_next_id": replay.next_id,
-                         "budget": budget, "seed": seed})
+                         "budget": budget, "seed": seed, "ranks": ranks.world})
+
+    def can_update() -> bool:
+        """Whether the replay (all ranks' together) holds start_learning steps and can be sampled."""
+        if not ranks.distributed:
+            return replay.steps >= tc.start_learning and len(replay) > 0
+        import torch
+
+        steps, empty = ranks.all_sum(torch.tensor([float(replay.steps), float(len(replay) == 0)])).tolist()
+        return steps >= tc.start_learning and empty == 0
 
     with run.recording(*([collector.close] if collector is not None else [])):
         for epoch in run.epochs():
             # -- collect ------------------------------------------------------------------------
             collect_agent.epsilon = epsilon_at(cfg, counters["env_steps"])
             stats = collector.collect(tc.collect_steps)
-            counters["env_steps"] += stats["env_steps"]
+            counters["env_steps"] += stats["env_steps"] * ranks.world  # every rank collects as many
             # -- update ---------------------------------------------------------------------------
             metrics: dict[str, list[float]] = {}
-            if replay.steps >= tc.start_learning and len(replay):
+            if can_update():
                 for _ in range(tc.updates_per_epoch):
-                    batch = to_batch(replay.sample(cfg.optim.batch_size, cfg.model.context, rng), shapes, dev)
+                    batch = to_batch(replay.sample(batch_size, cfg.model.context, rng), shapes, dev)
                     for k, v in learner.update(batch).items():
                         metrics.setdefault(k, []).append(v)
             # -- evaluate --------------------------------------------------------------------------

@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 from amago_bench.agents.checkpoint import CheckpointError, CheckpointFormat, check_same_config, check_suite_and_shapes
+from amago_bench.agents.distributed import Ranks
 from amago_bench.agents.rl2_ppo.config import RL2Config
 from amago_bench.agents.rl2_ppo.losses import Segments, ppo_loss
 from amago_bench.agents.rl2_ppo.model import RL2Model
@@ -61,6 +62,18 @@ class RewardScaler:
         self.mean, self.var, self.count = float(state["mean"]), float(state["var"]), float(state["count"])
 
 
+class _Loss(torch.nn.Module):
+    """:func:`ppo_loss` of a minibatch as a module whose one submodule is the model, for
+    DistributedDataParallel to wrap (DDP all-reduces the gradients of what its forward uses)."""
+
+    def __init__(self, model: RL2Model, cfg: RL2Config) -> None:
+        super().__init__()
+        self.model, self.cfg = model, cfg
+
+    def forward(self, seg: Segments) -> tuple[torch.Tensor, dict[str, float]]:
+        return ppo_loss(self.model, seg, self.cfg.ppo)
+
+
 class Learner:
     """Owns the trainable state of one RL^2-PPO agent."""
 
@@ -74,6 +87,17 @@ class Learner:
         self.generator = torch.Generator(device="cpu").manual_seed(seed)
         self.reward_scaler = RewardScaler(cfg.ppo.gamma, cfg.ppo.reward_norm)
         self.updates = 0
+        self.ddp: Any = None
+        """The loss module in DistributedDataParallel after :meth:`distribute`; None in one process."""
+
+    def distribute(self, ranks: Ranks) -> None:
+        """Train as one of ``ranks``: every minibatch's loss runs in DistributedDataParallel, so the
+        gradients are averaged over ranks (each rank's minibatch is its share of its own segments;
+        all ranks take the same number of minibatch steps). The reward scaler stays per rank: it
+        scales the rank's own rewards, and rank 0's is the one checkpointed. Call it after loading
+        a checkpoint; DDP makes every rank's weights rank 0's when it wraps the model."""
+        if ranks.distributed:
+            self.ddp = ranks.wrap(_Loss(self.model, self.cfg))
 
     def set_progress(self, frac: float) -> None:
         """Learning rate for a run ``frac`` done (linear decay to 0 when ``optim.anneal_lr``)."""
@@ -89,7 +113,8 @@ class Learner:
         B = seg.valid.shape[0]
         for _ in range(o.ppo_epochs):
             for idx in torch.randperm(B, generator=self.generator).chunk(o.minibatches):
-                loss, m = ppo_loss(self.model, seg.rows(idx.to(self.device)), self.cfg.ppo)
+                rows = seg.rows(idx.to(self.device))
+                loss, m = self.ddp(rows) if self.ddp is not None else ppo_loss(self.model, rows, self.cfg.ppo)
                 self.optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 m["optim/grad_norm"] = float(torch.nn.utils.clip_grad_norm_(self.model.parameters(), o.grad_clip))

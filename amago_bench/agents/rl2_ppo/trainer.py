@@ -16,6 +16,11 @@
 
 Run directory: ``runs/<suite>/<agent>-<budget>-seed<N>/`` with ``checkpoint.pt``, ``config.json``,
 ``tb/`` (TensorBoard) and ``metrics.csv`` (the layout of amago2's, without a replay).
+
+Data-parallel (:mod:`amago_bench.agents.distributed`): rank r steps ``num_envs / N`` actors with
+its own env seeds, collects their segments and updates on them (``minibatches`` minibatches of its
+own env-sequences per PPO epoch); DDP averages the gradients. Each rank scales rewards by its own
+statistics; rank 0's are checkpointed, and every rank starts from them on resume.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from typing import Callable
 
 import numpy as np
 
+from amago_bench.agents.distributed import SINGLE, Ranks
 from amago_bench.agents.rl2_ppo.config import load_config
 from amago_bench.errors import UserError
 from amago_bench.rollout import RandomJobs, Rollout, make_vector_env
@@ -47,6 +53,7 @@ def train(
     threads: int | None = None,
     precision: str | None = None,
     keep_at: tuple[int, ...] = (),
+    ranks: Ranks = SINGLE,
 ) -> TrainResult:
     """Train (or resume) the RL^2-PPO config ``agent`` on ``spec`` at ``budget``; see the module
     docstring. The signature is amago2's trainer's; ``precision`` must be fp32 (or auto/None)."""
@@ -59,30 +66,34 @@ def train(
     if precision not in (None, "auto", "fp32"):
         raise UserError(f"{cfg.name} trains in fp32 only; leave out --precision (got {precision!r})")
     tc = cfg.train
-    run = TrainingRun(spec, cfg, budget, seed, runs_root, fresh, log, keep_at)
+    num_envs = ranks.share(tc.num_envs, "train.num_envs")
+    run = TrainingRun(spec, cfg, budget, seed, runs_root, fresh, log, keep_at, ranks)
     dev, shapes = run.setup(threads, device)
     learner = Learner(cfg, shapes, dev, seed)
-    rng, counters = run.rng, run.counters
+    counters = run.counters
     run.resume(learner, read_checkpoint, lambda data: check_compatible(data, spec.name, shapes, cfg))
+    learner.distribute(ranks)
+    rng = run.rng
     run.open_records(db, store)
     collect_agent = RL2Agent(learner.model, cfg, suite=spec.name, sample=True)
     collector = SegmentCollector(collect_agent, learner.reward_scaler, cfg.ppo)
     rollout = None
     if run.to_train:
         collect_seed = int(rng.integers(2**31))
-        rollout = Rollout(make_vector_env(spec, "train", tc.num_envs, tc.vector, spec.default_backend), spec,
+        rollout = Rollout(make_vector_env(spec, "train", num_envs, tc.vector, spec.default_backend), spec,
                           collect_agent, collect_seed, RandomJobs(np.random.default_rng(collect_seed)))
 
     def save() -> None:
         save_checkpoint(run.checkpoint, learner, spec.name, spec.spec_hash,
-                        {"counters": dict(counters), "rng": rng_state(rng), "budget": budget, "seed": seed})
+                        {"counters": dict(counters), "rng": rng_state(rng), "budget": budget, "seed": seed,
+                         "ranks": ranks.world})
 
     with run.recording(*([rollout.close] if rollout is not None else [])):
         for epoch in run.epochs():
             # -- collect ------------------------------------------------------------------------
             learner.set_progress(epoch / max(1, tc.epochs))
             segments, stats = collector.collect(rollout, tc.segment_len, dev)
-            counters["env_steps"] += stats["env_steps"]
+            counters["env_steps"] += stats["env_steps"] * ranks.world  # every rank collects as many
             # -- update ---------------------------------------------------------------------------
             metrics = learner.update(segments)
             # -- evaluate --------------------------------------------------------------------------
