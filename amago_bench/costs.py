@@ -137,11 +137,16 @@ def calibrate_matrix(cfg: Any, out: Callable[[str], None] = print) -> list[dict[
         rec = measure(job, cfg.device, cfg.threads)
         rates.append(rec)
         _save(cfg.runs_root, rates)  # kept as it goes: an interrupted calibration keeps what it measured
-        what = (f"train {rec['train_env_steps_per_s']:,.0f} env steps/s ({rec['update_s']:.3f} s/update, "
+        what = (f"train {_rate(rec['train_env_steps_per_s'])} env steps/s ({rec['update_s']:.3f} s/update, "
                 f"{rec['collect_s_per_env_step'] * 1e3:.2f} ms/env step)" if "train_env_steps_per_s" in rec
-                else f"eval {rec['eval_env_steps_per_s']:,.0f} env steps/s")
+                else f"eval {_rate(rec['eval_env_steps_per_s'])} env steps/s")
         out(f"[{k}/{len(kinds)}] {key[0]} on {key[1]} ({key[2]}): {what} in {rec['wall_s']:.0f} s")
     return rates
+
+
+def _rate(x: float) -> str:
+    """A rate with the digits that matter: 0.83, 9.4, 1,441."""
+    return f"{x:.2g}" if x < 10 else f"{x:,.0f}"
 
 
 def training_rate(job: Any, cfg: Any, here: str | None = None) -> tuple[float | None, float, str]:
