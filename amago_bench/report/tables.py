@@ -55,7 +55,8 @@ def comparison(measured: pd.DataFrame, reported: pd.DataFrame,
     rep = reported.reset_index(drop=True)
 
     def key_of(agent, split, task, metric, attempt):
-        return (str(agent).split(" [")[0], split, task or "", metric, str(attempt or ""))
+        # an entry label names its agent config first: "amago2", "amago2 [abc]", "amago2 (amago2-paper, 50M steps)"
+        return (str(agent).split(" [")[0].split(" (")[0], split, task or "", metric, str(attempt or ""))
 
     rep_keys = [key_of(r.our_agent or f"\0{r.agent}", r.split, r.task, r.metric, r.attempt)
                 for r in rep.itertuples(index=False)]

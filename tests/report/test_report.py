@@ -177,3 +177,26 @@ def test_report_help_shows_defaults(capsys):
     for flag in ("--suite", "--out", "--format", "--split", "--metric", "--reps", "--ci-seed", "--db"):
         assert flag in out
     assert out.count("(default:") >= 7
+
+
+def test_a_checkpoint_is_set_beside_the_reported_number_at_its_own_budget():
+    """ML45 reports success at 50M and 100M: the 50M milestone's entry sits beside the 50M value
+    only, the final checkpoint's (a little past 100M) beside the 100M value only."""
+    import pandas as pd
+
+    from amago_bench.report.paper import load_reported
+    from amago_bench.report.tables import comparison
+
+    rep = load_reported()
+    rep = rep[(rep["suite"] == "ml45") & (rep["metric"] == "success_pct") & (rep["our_agent"] == "amago2")]
+    assert sorted(rep["env_steps"]) == [5e7, 1e8]
+    labels = {"amago2 (amago2-paper, 50M steps)": 5.0016e7, "amago2 (amago2-paper)": 1.00008e8}
+    measured = pd.DataFrame([
+        {"agent": a, "split": "train", "task": "", "metric": "success_pct", "attempt": "", "estimate": v,
+         "lower": v, "upper": v, "seeds": 3, "trials": 96} for a, v in zip(labels, (60.0, 80.0))])
+    rows = comparison(measured, rep, steps=labels)
+    got = {r.agent: r.reported for r in rows.itertuples() if r.measured == r.measured}
+    assert got == {"amago2 (amago2-paper, 50M steps)": 70.8, "amago2 (amago2-paper)": 88.8}
+    assert len(rows) == 2  # every reported number used once: none left over as "no data"
+    unknown = comparison(measured.iloc[[1]], rep)  # no step count known: beside every budget, as before
+    assert sorted(unknown.loc[unknown["measured"].notna(), "reported"]) == [70.8, 88.8]
