@@ -79,7 +79,7 @@ class Amago2Agent:
                                        torch.as_tensor(time, device=dev), self.state)
             params = model.actor(h)[:, self.gamma_index : self.gamma_index + 1].float()  # (N, 1, A[, 2])
         self.last_params = params[:, 0].cpu()  # the policy of the last step (N, A[, 2]), for inspection
-        a = draw_actions(params[:, 0].double().numpy(), shapes.discrete, rngs, greedy=not self.sample)
+        a = draw_actions(self.last_params.double().numpy(), shapes.discrete, rngs, greedy=not self.sample)  # on the CPU
         if shapes.discrete:
             if self.epsilon > 0:
                 for i, r in enumerate(rngs):

@@ -95,10 +95,14 @@ def run(device: str = "cpu", contexts: list[int] | None = None, quick: bool = Fa
                   reward=torch.randn(BATCH, SEQ, generator=g).to(dev), done=torch.zeros(BATCH, SEQ, device=dev),
                   valid=torch.ones(BATCH, SEQ, dtype=torch.bool, device=dev))
     # the update in both arithmetics (config `optim.precision`); "update_s" is the device's default
-    update_by_precision = {}
+    update_by_precision, peak_gib = {}, {}
     for precision in ("fp32", "bf16"):
         learner.amp = precision == "bf16"
+        if dev.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(dev)
         update_by_precision[precision] = _time(lambda: learner.update(batch), 3 if quick else 10, dev)
+        if dev.type == "cuda":  # the most GPU memory the update held (weights, optimiser state, activations)
+            peak_gib[precision] = torch.cuda.max_memory_allocated(dev) / 2**30
     default_precision = "bf16" if amp else "fp32"
     update_s = update_by_precision[default_precision]
     by_c = {a["context"]: a for a in acting}
@@ -119,6 +123,7 @@ def run(device: str = "cpu", contexts: list[int] | None = None, quick: bool = Fa
         "update_s": update_s,
         "update_precision": default_precision,
         "update_s_by_precision": update_by_precision,
+        "update_peak_gib_by_precision": peak_gib,
         "sequences_per_s": BATCH / update_s,
         "targets": TARGETS,
         "reference_amago": REFERENCE,
@@ -148,6 +153,8 @@ def format_table(r: dict[str, Any]) -> str:
     for prec, s in r.get("update_s_by_precision", {}).items():
         if prec != r["update_precision"]:
             lines.append(f"update with --precision {prec}: {s:.3f} s ({r['config']['batch'][0] / s:.1f} sequences/s)")
+    for prec, gib in r.get("update_peak_gib_by_precision", {}).items():
+        lines.append(f"peak GPU memory of the update ({prec}): {gib:.2f} GiB")
     near = min(r["acting"], key=lambda a: abs(a["context"] - 128))
     lines.append(f"acting at context {near['context']}: {near['cache_ms']:.2f} ms; target <= {r['targets']['act_ms_at_128']} ms, "
                  f"reference AMAGO {r['reference_amago']['act_ms_at_128']} ms")

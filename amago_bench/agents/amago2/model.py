@@ -31,7 +31,7 @@ from amago_bench.agents.amago2.config import ConfigError, ModelConfig
 from amago_bench.agents.shapes import ObsPart, Shapes, shapes_from_spaces
 from amago_bench.agents.timestep import TimestepEncoder, symexp, symlog
 
-__all__ = ["ObsPart", "Shapes", "shapes_from_spaces", "TimestepEncoder", "symexp", "symlog", "SigmaLinear", "KVCache",
+__all__ = ["ObsPart", "Shapes", "shapes_from_spaces", "inverse_cdf", "TimestepEncoder", "symexp", "symlog", "SigmaLinear", "KVCache",
            "TransformerBlock", "TransformerEncoder", "GRUEncoder", "FFEncoder", "ActorHead", "EnsembleLinear",
            "LEAKY_SLOPE", "CriticEnsemble", "PerActionCritics", "critic_head_kind", "AmagoModel", "sample_actions",
            "rsample_actions", "log_prob"]
@@ -692,19 +692,39 @@ def _unsqueeze(obs: Any) -> Any:
 
 def sample_actions(params: torch.Tensor, discrete: bool, k: int, generator: torch.Generator | None = None,
                    greedy: bool = False) -> torch.Tensor:
-    """Draw k actions per (..., G) policy: (..., k, G) long, or (..., k, G, A) in [-1, 1]."""
+    """Draw k actions per (..., G) policy: (..., k, G) long, or (..., k, G, A) in [-1, 1].
+
+    ``generator`` may live on another device than ``params`` (the learner's is a CPU generator,
+    so that its checkpointed state is the same on any device): the draws are then made on the
+    generator's device and moved (discrete: one uniform per draw, inverted through the CDF)."""
+    other = generator is not None and generator.device != params.device
     if discrete:
         probs = params.softmax(-1)  # (..., G, A)
         if greedy:
             return probs.argmax(-1).unsqueeze(-2).expand(*probs.shape[:-2], k, probs.shape[-2])
         flat = probs.reshape(-1, probs.shape[-1])
-        idx = torch.multinomial(flat, k, replacement=True, generator=generator)  # (M, k)
+        if other:
+            u = torch.rand(flat.shape[0], k, generator=generator, device=generator.device).to(flat.device)
+            idx = inverse_cdf(flat, u)
+        else:
+            idx = torch.multinomial(flat, k, replacement=True, generator=generator)  # (M, k)
         return idx.reshape(*probs.shape[:-1], k).movedim(-1, -2)
     mean, log_std = params[..., 0], params[..., 1].clamp(-5, 2)
     if greedy:
         return torch.tanh(mean).unsqueeze(-3).expand(*mean.shape[:-2], k, *mean.shape[-2:])
-    eps = torch.randn((k, *mean.shape), generator=generator, device=mean.device, dtype=mean.dtype)
+    if other:
+        eps = torch.randn((k, *mean.shape), generator=generator, device=generator.device).to(mean.device, mean.dtype)
+    else:
+        eps = torch.randn((k, *mean.shape), generator=generator, device=mean.device, dtype=mean.dtype)
     return torch.tanh(mean + log_std.exp() * eps).movedim(0, -3)
+
+
+def inverse_cdf(probs: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+    """Categorical draws by inverting the CDF: probs (M, A) rows of non-negative weights, u (M, k)
+    uniforms in [0, 1) -> (M, k) long, the first action whose cumulative weight exceeds u times the
+    row's total (so an action of weight 0 is never drawn, and a total rounded below 1 is harmless)."""
+    cdf = probs.float().cumsum(-1)
+    return torch.searchsorted(cdf, (u.float() * cdf[:, -1:]).contiguous(), right=True).clamp(max=probs.shape[-1] - 1)
 
 
 def rsample_actions(params: torch.Tensor, k: int) -> torch.Tensor:

@@ -12,7 +12,7 @@ import torch
 from amago_bench.agents.amago2.config import AgentConfig, ConfigError, LossConfig, ModelConfig, OptimConfig
 from amago_bench.agents.amago2.learner import Learner
 from amago_bench.agents.amago2.losses import Batch, TwoHot, amago_loss
-from amago_bench.agents.amago2.model import AmagoModel, shapes_from_spaces, symexp, symlog
+from amago_bench.agents.amago2.model import AmagoModel, inverse_cdf, shapes_from_spaces, symexp, symlog
 
 TINY = ModelConfig(tstep_dim=16, tstep_hidden=16, d_model=16, d_ff=32, layers=2, heads=2, context=12, dropout=0.0,
                    head_hidden=16, bins=16, gammas=(0.9, 0.99), act_gamma=0.99)
@@ -304,3 +304,17 @@ def test_reward_clip_must_not_be_negative():
 
     with pytest.raises(ConfigError, match="reward_clip"):
         validate(AgentConfig(model=TINY, loss=LossConfig(reward_clip=-1.0)))
+
+
+def test_inverse_cdf_draws_follow_the_probabilities():
+    """How sample_actions draws when the learner's CPU generator drives a model on a GPU: one CPU
+    uniform per draw, inverted through the CDF on the model's device. Frequencies match the
+    probabilities, an action of probability 0 is never drawn, and the edges of [0, 1) land on
+    actions of positive probability."""
+    probs = torch.tensor([[0.5, 0.0, 0.3, 0.2], [0.0, 0.0, 1.0, 0.0]])
+    u = torch.rand(2, 20000, generator=torch.Generator().manual_seed(0))
+    idx = inverse_cdf(probs, u)
+    assert idx.shape == (2, 20000) and idx.dtype == torch.int64
+    assert torch.allclose(torch.bincount(idx[0], minlength=4).float() / 20000, probs[0], atol=0.02)
+    assert (idx[0] != 1).all() and (idx[1] == 2).all()
+    assert inverse_cdf(torch.tensor([[0.0, 0.6, 0.4, 0.0]]), torch.tensor([[0.0, 0.9999999]])).tolist() == [[1, 2]]
