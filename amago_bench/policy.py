@@ -107,6 +107,14 @@ class TrialRngs:
     def __init__(self, num_envs: int, seed: int) -> None:
         self.rngs = [np.random.default_rng([int(seed), i]) for i in range(num_envs)]
 
+    def states(self) -> list[dict[str, Any]]:
+        """Every generator's state (JSON values), for saving an agent's memory."""
+        return [r.bit_generator.state for r in self.rngs]
+
+    def restore(self, states: list[dict[str, Any]]) -> None:
+        for r, st in zip(self.rngs, states, strict=True):
+            r.bit_generator.state = st
+
     def update(self, step: Step) -> list[np.random.Generator]:
         """Reseed the envs that start a trial; returns the generators, one per env."""
         if step.trial_seed is not None:

@@ -67,6 +67,13 @@ class RandomJobs:
         self.rng = rng
         self.count = 0
 
+    def state(self) -> dict[str, Any]:
+        return {"rng": self.rng.bit_generator.state, "count": self.count}
+
+    def restore(self, state: dict[str, Any]) -> None:
+        self.rng.bit_generator.state = state["rng"]
+        self.count = int(state["count"])
+
     def _job(self, env_seed: int) -> Job:
         self.count += 1
         return Job(task=None, trial=self.count - 1, variant=None, env_seed=env_seed,
@@ -148,10 +155,17 @@ def call_agent(agent: Agent, method: str, fn, *args: Any) -> Any:
 
 class Rollout:
     """Steps ``agent`` on ``envs`` through the jobs of ``jobs``; state persists across :meth:`run`
-    calls, so a collector can run a fixed number of steps per epoch with trials spanning epochs."""
+    calls, so a collector can run a fixed number of steps per epoch with trials spanning epochs.
 
-    def __init__(self, envs: gym.vector.VectorEnv, suite: SuiteSpec, agent: Agent, seed: int, jobs: JobSource) -> None:
+    ``resumable``: keep each slot's actions since its trial began, so that :meth:`snapshot` can
+    save the rollout between two :meth:`run` calls and :meth:`restore` can rebuild it in a new
+    process (each env is reset with its trial's seed and the actions are replayed: the trial env
+    is a pure function of its seed and actions). Needs a sync vector env."""
+
+    def __init__(self, envs: gym.vector.VectorEnv, suite: SuiteSpec, agent: Agent, seed: int, jobs: JobSource,
+                 resumable: bool = False) -> None:
         self.envs, self.suite, self.agent, self.jobs = envs, suite, agent, jobs
+        self.trial_actions: list[list[np.ndarray]] | None = [[] for _ in range(envs.num_envs)] if resumable else None
         self.n = n = envs.num_envs
         self.spec = env_spec(envs, suite)
         call_agent(agent, "start()", agent.start, self.spec, seed)
@@ -198,6 +212,9 @@ class Rollout:
                         step_in_episode=self.t_in_ep.copy(), active=self.active.copy(),
                         trial_seed=self.trial_seed.copy())
             actions = self._checked(call_agent(self.agent, "act()", self.agent.act, step))
+            if self.trial_actions is not None:
+                for i in np.flatnonzero(self.active):
+                    self.trial_actions[i].append(np.array(actions[i]))
             obs, reward, terminated, truncated, info = self.envs.step(actions)
             self.obs = obs  # a fresh copy (the vector env copies, copy=True): slot resets may write into it
             steps += 1
@@ -243,6 +260,8 @@ class Rollout:
                                        f"expected {self.suite.trial.episodes}")
                 consumer.on_trial(int(i), job, self.episodes[i], last)
                 self.episodes[i] = []
+                if self.trial_actions is not None:
+                    self.trial_actions[i] = []
                 self.slot[i] = self.jobs.take(1)[0]
                 self.active[i] = self.slot[i] is not None
                 _assign(self.obs, i, self._reset_slot(i, self.slot[i]))
@@ -266,6 +285,51 @@ class Rollout:
                 raise ActionError(f"{exc} [task {job.task or '(drawn by the env)'!r}, trial {job.trial}, episode {int(self.ep_index[i])}, "
                                   f"step {int(self.t_in_ep[i])}]", i) from None
             raise
+
+    # -- saving and restoring between runs ----------------------------------------------------------
+    def snapshot(self) -> dict[str, Any] | None:
+        """The rollout's state between two :meth:`run` calls (a tree for :mod:`amago_bench.snapshot`),
+        or None when it cannot be restored (not resumable, an async vector env, a job source
+        without state)."""
+        if self.trial_actions is None or not isinstance(self.envs, gym.vector.SyncVectorEnv) or not hasattr(self.jobs, "state"):
+            return None
+        space = self.envs.single_action_space
+        empty = zeros_like_space(space, 0)
+        return {
+            "slot": [None if j is None else dict(j.__dict__) for j in self.slot],
+            "episodes": [list(e) for e in self.episodes],
+            "trial_actions": [np.stack(a) if a else empty for a in self.trial_actions],
+            "obs": _copy(self.obs), "prev_action": self.prev_action.copy(), "prev_reward": self.prev_reward.copy(),
+            "new_trial": self.new_trial.copy(), "new_episode": self.new_episode.copy(), "ep_index": self.ep_index.copy(),
+            "t_in_ep": self.t_in_ep.copy(), "trial_seed": self.trial_seed.copy(), "active": self.active.copy(),
+            "jobs": self.jobs.state(),
+        }
+
+    def restore(self, snap: dict[str, Any]) -> list[int]:
+        """Rebuild the state of :meth:`snapshot` (the agent's memory is the agent's to restore):
+        each slot's env is reset with its trial's job and its actions are replayed. Returns the
+        slots whose replayed observation differs from the saved one (an env that is not a pure
+        function of its seed and actions); the rollout goes on from the envs' own state."""
+        if len(snap["slot"]) != self.n:
+            raise ValueError(f"the saved rollout has {len(snap['slot'])} envs, this one {self.n}")
+        self.jobs.restore(snap["jobs"])
+        self.slot = [None if d is None else Job(**d) for d in snap["slot"]]
+        mismatched = []
+        for i, job in enumerate(self.slot):
+            obs_i = self._reset_slot(i, job)
+            for a in snap["trial_actions"][i] if job is not None else ():
+                obs_i = self.envs.envs[i].step(a)[0]
+            saved = row(snap["obs"], i)
+            same = (all(np.array_equal(obs_i[k], saved[k]) for k in saved) if isinstance(saved, dict)
+                    else np.array_equal(obs_i, saved))
+            if not same:
+                mismatched.append(i)
+            _assign(self.obs, i, obs_i)
+        self.episodes = [list(e) for e in snap["episodes"]]
+        self.trial_actions = [list(a) for a in snap["trial_actions"]]
+        for k in ("prev_action", "prev_reward", "new_trial", "new_episode", "ep_index", "t_in_ep", "trial_seed", "active"):
+            setattr(self, k, np.array(snap[k]))
+        return mismatched
 
     def close(self) -> None:
         self.envs.close()

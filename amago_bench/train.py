@@ -35,6 +35,8 @@ from amago_bench.evaluate import Job, evaluate
 from amago_bench.suite import SuiteSpec, get_suite
 
 CHECKPOINT_NAME = "checkpoint.pt"
+#: The collection state saved beside each checkpoint: ``collection-<epoch>.npz``.
+COLLECTION_PREFIX = "collection-"
 
 
 def milestone_name(env_steps: int) -> str:
@@ -311,6 +313,55 @@ class TrainingRun:
         # A run stopped between saving a milestone's checkpoint and copying it: the checkpoint
         # just loaded is the milestone's (it is saved at the first epoch past it), so copy it now.
         self._keep_milestones()
+
+    # -- the collection's state, for an exact resume ---------------------------------------------
+    def _collection_path(self, epoch: int) -> Path:
+        return self.out / f"{COLLECTION_PREFIX}{int(epoch)}.npz"
+
+    def save_collection_state(self, tree: dict[str, Any] | None) -> None:
+        """Save the collection's state (a tree, :mod:`amago_bench.snapshot`) of the checkpoint about
+        to be written, with torch's global generator (dropout); None: nothing can be saved."""
+        if tree is None or not self.ranks.main:
+            return
+        import torch
+
+        from amago_bench.snapshot import save_tree
+
+        save_tree(self._collection_path(self.counters["epoch"]), {**tree, "torch_rng": torch.get_rng_state()})
+
+    def prune_collection_states(self) -> None:
+        """After a checkpoint is written: drop the collection states of other epochs."""
+        if not self.ranks.main:
+            return
+        keep = self._collection_path(self.counters["epoch"]).name
+        for p in self.out.glob(f"{COLLECTION_PREFIX}*.npz"):
+            if p.name != keep:
+                p.unlink(missing_ok=True)
+
+    def collection_state(self) -> dict[str, Any] | None:
+        """The collection state saved with the checkpoint this run resumed from, or None (a fresh
+        run, or a checkpoint without one: the run then goes on with fresh trials and says so)."""
+        epoch = int(self.counters["epoch"])
+        if epoch == 0:
+            return None
+        path = self._collection_path(epoch)
+        if not path.exists():
+            self.log(f"note: no collection state saved with epoch {epoch}; training goes on with fresh trials, "
+                     "so it will not equal an uninterrupted run exactly")
+            return None
+        from amago_bench.snapshot import load_tree
+
+        return load_tree(path)
+
+    def restore_collection(self, snap: dict[str, Any], restore: Callable[[dict[str, Any]], list[int]]) -> None:
+        """Continue the collection from ``snap`` (``restore`` rebuilds envs and agent memory)."""
+        import torch
+
+        mismatched = restore(snap)
+        torch.set_rng_state(snap["torch_rng"])
+        if mismatched:
+            self.log(f"note: {len(mismatched)} env(s) did not replay to their saved state (an env that is not a pure "
+                     "function of its seed and actions); training goes on, but not exactly as uninterrupted")
 
     def _keep_milestones(self) -> None:
         """Copy the checkpoint to each milestone reached that has no copy yet."""

@@ -51,3 +51,23 @@ def obs_to_torch(obs: Any, device: torch.device) -> Any:
     if isinstance(obs, dict):
         return {k: torch.as_tensor(np.asarray(v), device=device) for k, v in obs.items()}
     return torch.as_tensor(np.asarray(obs), device=device)
+
+
+def memory_tree(state: Any) -> Any:
+    """A model's per-env acting memory (a tensor, None, or an object of tensors such as a
+    key/value cache) as a tree of tensors, for saving with :mod:`amago_bench.snapshot`."""
+    if state is None or isinstance(state, torch.Tensor):
+        return state
+    return {k: v for k, v in vars(state).items()}
+
+
+def restore_memory_tree(state: Any, tree: Any) -> Any:
+    """Copy a saved :func:`memory_tree` into ``state`` (the same model's fresh memory); returns it."""
+    if state is None:
+        return None
+    if isinstance(state, torch.Tensor):
+        state.copy_(tree.to(state.device, state.dtype))
+        return state
+    for k, v in tree.items():
+        getattr(state, k).copy_(v.to(getattr(state, k).device, getattr(state, k).dtype))
+    return state

@@ -22,7 +22,8 @@ from amago_bench.agents.amago2.learner import learner_from_checkpoint, read_chec
 from amago_bench.agents.amago2.model import AmagoModel
 from amago_bench.agents.checkpoint import CheckpointError, check_env_spec
 from amago_bench.agents.device import pick_device
-from amago_bench.agents.inputs import actions_from_unit, actions_to_unit, obs_to_torch, time_features
+from amago_bench.agents.inputs import (actions_from_unit, actions_to_unit, memory_tree, obs_to_torch,
+                                       restore_memory_tree, time_features)
 from amago_bench.policy import EnvSpec, Step, TrialRngs
 
 
@@ -58,6 +59,18 @@ class Amago2Agent:
         self.state = self.model.init_state(self.n, self.device)
         self.rngs = TrialRngs(self.n, seed)
         self.eps_scale = np.ones(self.n)
+
+    def memory(self) -> dict[str, Any]:
+        """Everything the agent carries between steps (the model's per-env memory, the per-trial
+        generators, the exploration factors), as a tree of tensors and JSON values, so a
+        training run's collection can continue exactly after a resume."""
+        return {"state": memory_tree(self.state), "rngs": self.rngs.states(), "eps_scale": self.eps_scale.copy()}
+
+    def restore_memory(self, mem: dict[str, Any]) -> None:
+        """Load :meth:`memory` into an agent started with the same number of envs."""
+        self.state = restore_memory_tree(self.state, mem["state"])
+        self.rngs.restore(mem["rngs"])
+        self.eps_scale = np.array(mem["eps_scale"], dtype=float)
 
     @torch.no_grad()
     def act(self, step: Step) -> np.ndarray:

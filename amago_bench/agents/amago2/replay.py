@@ -1,9 +1,12 @@
 """A bounded on-disk replay of whole trajectories (or fixed-length chunks of long ones).
 
 Each trajectory is one ``.npz`` file named by a running id, written to a temporary name and
-renamed, so a killed run leaves only complete files. The oldest files are deleted when the
-replay exceeds its capacity (counted in trajectories or in steps). Sampling draws a file
-uniformly, then a window of up to ``window`` tokens at a uniform start.
+renamed, so a killed run leaves only complete files. The oldest trajectories leave the replay
+when it exceeds its capacity (counted in trajectories or in steps); their files are deleted at
+the next :meth:`Replay.commit` (the trainer's checkpoint; at once unless ``deferred``), so the replay of any checkpoint can be
+rebuilt exactly: :meth:`Replay.span` is saved with the checkpoint and ``span=`` on construction
+keeps just those ids. Sampling draws a file uniformly, then a window of up to ``window`` tokens
+at a uniform start.
 
 A trajectory of T transitions holds T+1 tokens (the last one is the observation after the
 final action, needed for the TD target):
@@ -23,7 +26,8 @@ TOKEN_KEYS = ("prev_action", "prev_reward", "time", "action", "reward", "done")
 
 
 class Replay:
-    def __init__(self, directory: str | Path, capacity: int, unit: str = "trajectories", cache_steps: int = 2_000_000) -> None:
+    def __init__(self, directory: str | Path, capacity: int, unit: str = "trajectories", cache_steps: int = 2_000_000,
+                 span: tuple[int, int] | None = None, deferred: bool = False) -> None:
         if unit not in ("trajectories", "steps"):
             raise ValueError(f"unknown replay unit {unit!r}; valid: trajectories, steps")
         self.dir = Path(directory)
@@ -35,13 +39,19 @@ class Replay:
         for tmp in self.dir.glob("*.tmp*"):  # partial writes of a killed run
             tmp.unlink(missing_ok=True)
         self.index: list[tuple[int, int]] = []  # (id, transitions), oldest first
+        self.deferred = deferred
+        """Keep the files of evicted trajectories until :meth:`commit` (else delete them at once)."""
+        self._evicted: list[int] = []  # ids out of the replay whose files wait for commit()
         for p in sorted(self.dir.glob("*.npz")):
+            if span is not None and not span[0] <= int(p.stem) < span[1]:
+                p.unlink(missing_ok=True)  # evicted before the checkpoint, or written after it
+                continue
             try:
                 with np.load(p) as f:
                     self.index.append((int(p.stem), int(f["reward"].shape[0]) - 1))
             except Exception:  # an unreadable file is dropped, not fatal
                 p.unlink(missing_ok=True)
-        self.next_id = self.index[-1][0] + 1 if self.index else 0
+        self.next_id = self.index[-1][0] + 1 if self.index else (span[1] if span is not None else 0)
         self.steps = sum(n for _, n in self.index)
 
     def __len__(self) -> int:
@@ -65,9 +75,21 @@ class Replay:
         while len(self.index) > 1 and (len(self.index) if self.unit == "trajectories" else self.steps) > self.capacity:
             old, m = self.index.pop(0)
             self.steps -= m
-            self._path(old).unlink(missing_ok=True)
+            self._evicted.append(old)
+            if not self.deferred:
+                self.commit()
             if old in self._cache:
                 self._cached_steps -= int(self._cache.pop(old)["reward"].shape[0])
+
+    def span(self) -> tuple[int, int]:
+        """(first id, next id): the ids in the replay now."""
+        return (self.index[0][0] if self.index else self.next_id, self.next_id)
+
+    def commit(self) -> None:
+        """Delete the files of trajectories that left the replay (after a checkpoint is written)."""
+        for i in self._evicted:
+            self._path(i).unlink(missing_ok=True)
+        self._evicted = []
 
     def _remember(self, i: int, traj: dict[str, np.ndarray], n: int) -> None:
         self._cache[i] = traj

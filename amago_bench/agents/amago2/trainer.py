@@ -70,6 +70,37 @@ class _TrajBuilder:
         self.rewards.append(reward)
         self.dones.append(float(done))
 
+    def tree(self) -> dict[str, Any]:
+        """The builder's content as a few stacked arrays (for the collection state saved with a checkpoint)."""
+        def stack(xs: list[Any]) -> Any:
+            if not xs:
+                return None
+            if isinstance(xs[0], dict):
+                return {k: np.stack([x[k] for x in xs]) for k in xs[0]}
+            return np.stack([np.asarray(x) for x in xs])
+
+        return {"obs": stack([t["obs"] for t in self.tokens]), "prev_action": stack([t["prev_action"] for t in self.tokens]),
+                "prev_reward": [t["prev_reward"] for t in self.tokens], "time": stack([t["time"] for t in self.tokens]),
+                "actions": stack(self.actions), "rewards": list(self.rewards), "dones": list(self.dones)}
+
+    @classmethod
+    def from_tree(cls, tree: dict[str, Any]) -> "_TrajBuilder":
+        def rows(x: Any, n: int) -> list[Any]:
+            if x is None:
+                return []
+            if isinstance(x, dict):
+                return [{k: np.array(v[i]) for k, v in x.items()} for i in range(n)]
+            return [np.array(x[i]) for i in range(n)]
+
+        b = cls()
+        n = len(tree["prev_reward"])
+        b.tokens = [{"obs": o, "prev_action": a, "prev_reward": float(r), "time": t} for o, a, r, t in
+                    zip(rows(tree["obs"], n), rows(tree["prev_action"], n), tree["prev_reward"], rows(tree["time"], n))]
+        b.actions = rows(tree["actions"], len(tree["rewards"]))
+        b.rewards = [float(r) for r in tree["rewards"]]
+        b.dones = [float(d) for d in tree["dones"]]
+        return b
+
     def arrays(self) -> dict[str, np.ndarray]:
         """Stack into replay arrays (T+1 rows; the last row of action/reward/done is padding)."""
         out: dict[str, np.ndarray] = {}
@@ -132,11 +163,27 @@ class Collector:
     The env state persists across :meth:`collect` calls, so trials span epochs."""
 
     def __init__(self, suite: SuiteSpec, agent: Any, replay: Any, shapes: Shapes, num_envs: int, seed: int,
-                 chunk_len: int, vector: str = "sync", backend: str | None = None) -> None:
+                 chunk_len: int, vector: str = "sync", backend: str | None = None, resumable: bool = False) -> None:
         self.n = num_envs
+        self.agent = agent
         self.writer = ReplayWriter(replay, shapes, num_envs, chunk_len)
         self.rollout = Rollout(make_vector_env(suite, "train", num_envs, vector, backend), suite, agent, seed,
-                               RandomJobs(np.random.default_rng(seed)))
+                               RandomJobs(np.random.default_rng(seed)), resumable=resumable)
+
+    def snapshot(self) -> dict[str, Any] | None:
+        """The collection's state between two epochs (rollout, the agent's memory, each env's
+        partial trajectory), or None when it cannot be saved (see :meth:`Rollout.snapshot`)."""
+        rollout = self.rollout.snapshot()
+        if rollout is None:
+            return None
+        return {"rollout": rollout, "agent": self.agent.memory(), "builders": [b.tree() for b in self.writer.builders]}
+
+    def restore(self, snap: dict[str, Any]) -> list[int]:
+        """Continue from :meth:`snapshot`; returns the env slots whose state could not be rebuilt exactly."""
+        mismatched = self.rollout.restore(snap["rollout"])
+        self.agent.restore_memory(snap["agent"])
+        self.writer.builders = [_TrajBuilder.from_tree(t) for t in snap["builders"]]
+        return mismatched
 
     def collect(self, steps: int) -> dict[str, Any]:
         """``steps`` vector steps (steps x num_envs env steps); returns counts and train returns per task."""
@@ -192,16 +239,32 @@ def train(
     learner.distribute(ranks)
     rng = run.rng
     run.open_records(db, store)
+    # Exact resume (one process, sync envs): the collection's state is saved with every checkpoint
+    # and the replay keeps exactly the trajectories it held then.
+    exact = not ranks.distributed and tc.vector == "sync"
+    span = counters.get("replay_span") if exact else None
     replay = Replay(run.out / ("replay" if ranks.main else f"replay-rank{ranks.rank}"),
-                    -(-tc.replay_capacity // ranks.world), tc.replay_unit)
+                    -(-tc.replay_capacity // ranks.world), tc.replay_unit, span=None if span is None else tuple(span),
+                    deferred=exact)
     collect_agent = Amago2Agent(learner.model, cfg, suite=spec.name, sample=True)
-    collector = Collector(spec, collect_agent, replay, shapes, num_envs, int(rng.integers(2**31)), tc.chunk_len,
-                          tc.vector, spec.default_backend) if run.to_train else None
+    snap = run.collection_state() if exact and run.to_train else None
+    collector = None
+    if run.to_train:  # the collection seed is drawn once, at the run's start; a saved state carries it on
+        collector = Collector(spec, collect_agent, replay, shapes, num_envs, 0 if snap else int(rng.integers(2**31)),
+                              tc.chunk_len, tc.vector, spec.default_backend, resumable=exact)
+        if snap is not None:
+            run.restore_collection(snap, collector.restore)
 
     def save() -> None:
+        if exact:
+            counters["replay_span"] = list(replay.span())
+            if collector is not None:
+                run.save_collection_state(collector.snapshot())
         save_checkpoint(run.checkpoint, learner, spec.name, spec.spec_hash,
                         {"counters": dict(counters), "rng": rng_state(rng), "replay_next_id": replay.next_id,
                          "budget": budget, "seed": seed, "ranks": ranks.world})
+        replay.commit()
+        run.prune_collection_states()
 
     def can_update() -> bool:
         """Whether the replay (all ranks' together) holds start_learning steps and can be sampled."""

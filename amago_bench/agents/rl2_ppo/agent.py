@@ -21,7 +21,8 @@ import torch
 
 from amago_bench.agents.checkpoint import CheckpointError, check_env_spec
 from amago_bench.agents.device import pick_device
-from amago_bench.agents.inputs import actions_from_unit, actions_to_unit, obs_to_torch, time_features
+from amago_bench.agents.inputs import (actions_from_unit, actions_to_unit, memory_tree, obs_to_torch,
+                                       restore_memory_tree, time_features)
 from amago_bench.agents.rl2_ppo.config import RL2Config
 from amago_bench.agents.rl2_ppo.learner import learner_from_checkpoint, read_checkpoint
 from amago_bench.agents.rl2_ppo.model import RL2Model
@@ -61,6 +62,14 @@ class RL2Agent:
         self.n = spec.num_envs
         self.state = self.model.init_state(self.n, self.device)
         self.rngs = TrialRngs(self.n, seed)
+
+    def memory(self) -> dict[str, Any]:
+        """The GRU state and the per-trial generators (see Amago2Agent.memory)."""
+        return {"state": memory_tree(self.state), "rngs": self.rngs.states()}
+
+    def restore_memory(self, mem: dict[str, Any]) -> None:
+        self.state = restore_memory_tree(self.state, mem["state"])
+        self.rngs.restore(mem["rngs"])
 
     @staticmethod
     def _reset_mask(step: Step) -> np.ndarray:

@@ -78,15 +78,31 @@ def train(
     collect_agent = RL2Agent(learner.model, cfg, suite=spec.name, sample=True)
     collector = SegmentCollector(collect_agent, learner.reward_scaler, cfg.ppo)
     rollout = None
-    if run.to_train:
-        collect_seed = int(rng.integers(2**31))
+    # Exact resume (one process, sync envs): the collection's state is saved with every checkpoint.
+    exact = not ranks.distributed and tc.vector == "sync"
+    snap = run.collection_state() if exact and run.to_train else None
+    if run.to_train:  # the collection seed is drawn once, at the run's start; a saved state carries it on
+        collect_seed = 0 if snap else int(rng.integers(2**31))
         rollout = Rollout(make_vector_env(spec, "train", num_envs, tc.vector, spec.default_backend), spec,
-                          collect_agent, collect_seed, RandomJobs(np.random.default_rng(collect_seed)))
+                          collect_agent, collect_seed, RandomJobs(np.random.default_rng(collect_seed)), resumable=exact)
+        if snap is not None:
+            def restore(state: dict) -> list[int]:
+                mismatched = rollout.restore(state["rollout"])
+                collect_agent.restore_memory(state["agent"])
+                learner.reward_scaler.ret = None if state["scaler_ret"] is None else np.array(state["scaler_ret"])
+                return mismatched
+
+            run.restore_collection(snap, restore)
 
     def save() -> None:
+        if exact and rollout is not None:
+            state = rollout.snapshot()
+            run.save_collection_state(None if state is None else {
+                "rollout": state, "agent": collect_agent.memory(), "scaler_ret": learner.reward_scaler.ret})
         save_checkpoint(run.checkpoint, learner, spec.name, spec.spec_hash,
                         {"counters": dict(counters), "rng": rng_state(rng), "budget": budget, "seed": seed,
                          "ranks": ranks.world})
+        run.prune_collection_states()
 
     with run.recording(*([rollout.close] if rollout is not None else [])):
         for epoch in run.epochs():
