@@ -37,7 +37,7 @@ def write(tmp_path: Path, text: str, name: str = "mini.toml") -> Path:
 
 def test_bundled_suites_load():
     names = list_suites()
-    assert {"popgym27", "scale-probe"} <= set(names)
+    assert {"popgym27", "scale-probe", "point-nav"} <= set(names)
     for name in names:
         spec = get_suite(name)
         assert spec.name == name
