@@ -22,6 +22,7 @@ from amago_bench.policy import BUILTIN_AGENTS, EnvSpec, load_agent
 from amago_bench.agents import UNTRAINED_AGENTS
 from amago_bench.rollout import call_agent
 from amago_bench.journal import open_store
+from amago_bench.limits import MAX_NUM_ENVS, MAX_SEEDS, MAX_TRIALS_PER_TASK, check_count
 from amago_bench.store import RunManifest
 from amago_bench.suite import SuiteSpec, get_suite
 
@@ -57,7 +58,11 @@ def agent_and_config(agent_ref: str, checkpoint: str | None) -> tuple[Any, dict[
     if checkpoint:
         ck = Path(checkpoint)
         if not ck.exists():
-            raise UserError(f"checkpoint {ck} does not exist; train one with `amago-bench train` or fix the path")
+            raise UserError(f"--checkpoint {ck} does not exist; train one with `amago-bench train` or fix the path")
+        if ck.is_dir():
+            found = sorted(ck.rglob("checkpoint.pt"))
+            raise UserError(f"--checkpoint {ck} is a folder; pass the checkpoint file itself"
+                            + (f", e.g. {found[0]}" if found else " (a checkpoint.pt that `amago-bench train` wrote)"))
         kwargs["checkpoint"] = str(ck)
         config["checkpoint"] = str(ck.resolve())
         config["checkpoint_sha256"] = _sha256(ck)
@@ -102,6 +107,9 @@ def _check_evaluate_args(args: EvalRequest, spec: SuiteSpec) -> str:
         raise UserError(f"--trials-per-task must be >= 1, got {args.trials_per_task}")
     if args.num_envs < 1:
         raise UserError(f"--num-envs must be >= 1, got {args.num_envs}")
+    check_count("--trials-per-task", args.trials_per_task, 1, MAX_TRIALS_PER_TASK)
+    check_count("--num-envs", args.num_envs, 1, MAX_NUM_ENVS)
+    check_count("the number of --seeds", len(args.seeds), 1, MAX_SEEDS)
     if args.tasks:
         if len(set(args.tasks)) != len(args.tasks):
             raise UserError(f"--tasks names a task twice ({' '.join(args.tasks)}); give each task once")
@@ -149,10 +157,11 @@ def run_evaluation(args: EvalRequest, spec: SuiteSpec | None = None, log: Callab
     _preflight_envs(spec, args.split, backend, args.tasks)
     agent, config = agent_and_config(args.agent, args.checkpoint)
     obs_space, act_space = space_from_spec(spec.observation), space_from_spec(spec.action)
-    call_agent(agent, "start()", agent.start,  # an agent that cannot start fails before a run is opened
-                EnvSpec(spec.name, obs_space, act_space, args.num_envs, spec.trial.episodes, spec.trial.max_episode_steps),
-                args.seeds[0])
     total = len(args.tasks or spec.task_names(args.split)) * args.trials_per_task
+    call_agent(agent, "start()", agent.start,  # an agent that cannot start fails before a run is opened
+                EnvSpec(spec.name, obs_space, act_space, min(args.num_envs, total), spec.trial.episodes,
+                        spec.trial.max_episode_steps),  # never more envs than there are trials to run
+                args.seeds[0])
     store = open_store(args.db)  # a Ray worker's job passes a journal
     frames = []
     try:

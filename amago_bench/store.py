@@ -333,7 +333,9 @@ class ResultsStore:
             self._migrate(upto if upto is not None else SCHEMA_VERSION)
         except sqlite3.DatabaseError as exc:
             self._conn.close()
-            raise StoreError(f"{self.path} is corrupt ({exc}); restore it from a backup or pass another --db") from exc
+            from amago_bench.errors import describe_fault
+
+            raise StoreError(f"{self.path}: {describe_fault(exc)}") from exc
         except BaseException:
             self._conn.close()
             raise
@@ -628,10 +630,18 @@ class ResultsStore:
         df["run_record"] = df["run_id"].map(records)
         out = Path(out)
         out.parent.mkdir(parents=True, exist_ok=True)
-        if fmt == "parquet":
-            df.to_parquet(out, index=False)
-        else:
-            df.to_csv(out, index=False)
+        tmp = out.with_name(f".{out.name}.tmp{os.getpid()}")  # a failed write (a full disk) leaves no partial file
+        try:
+            if fmt == "parquet":
+                df.to_parquet(tmp, index=False)
+            else:
+                df.to_csv(tmp, index=False)
+            os.replace(tmp, out)
+        except BaseException as exc:
+            tmp.unlink(missing_ok=True)
+            if isinstance(exc, OSError) and exc.filename is None:
+                exc.filename = str(out)  # name the file the user asked for
+            raise
         return len(df)
 
     def import_file(self, path: str | Path, fmt: str | None = None) -> dict[str, int]:

@@ -376,7 +376,10 @@ def list_suites(directory: Path | None = None) -> list[str]:
 def get_suite(name: str, directory: Path | None = None) -> SuiteSpec:
     """Load a suite by name or path. Unknown names fail with the list of known suites."""
     p = Path(name)
-    if p.suffix == ".toml" and p.exists():
+    if p.suffix == ".toml":
+        if not p.is_file():
+            raise SuiteError(f"suite file {name} does not exist; give the path to a suite .toml file or a suite name "
+                             "(`amago-bench suites` lists them)")
         return load_suite_file(p)
     files = suite_files(directory)
     if name in files:

@@ -196,8 +196,11 @@ def write_progress(out: Path, counters: dict[str, Any], epochs: int) -> None:
 
 
 def training_manifest(spec: SuiteSpec, agent_name: str, agent_config: dict[str, Any], seed: int, budget: str,
-                      trials_per_task: int, num_envs: int) -> dict[str, Any]:
-    """The results-store manifest of a training run's evaluations."""
+                      trials_per_task: int, num_envs: int, run_folder: Path | None = None) -> dict[str, Any]:
+    """The results-store manifest of a training run's evaluations. The run folder is part of it:
+    the same config trained into another ``--runs`` folder is another run with its own record."""
+    if run_folder is not None:
+        agent_config = {**agent_config, "run_folder": str(Path(run_folder).resolve())}
     return dict(kind="train", agent=agent_name, agent_config=agent_config, suite=spec.name, suite_hash=spec.spec_hash,
                 split="test", seed=seed, trials_per_task=trials_per_task, num_envs=num_envs,
                 backend=spec.default_backend, budget=budget, trial_protocol=spec.trial_protocol)
@@ -380,7 +383,7 @@ class TrainingRun:
         cfg, tc = self.cfg, self.cfg.train
         (self.out / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2))
         manifest = training_manifest(self.spec, cfg.name, cfg.to_dict(), self.seed, self.budget, tc.eval_trials_per_task,
-                                     tc.eval_envs)
+                                     tc.eval_envs, self.out)
         self.recorder = RunRecorder(self.out / "metrics.csv", db, manifest if store else None, self.counters["run_id"],
                                     self.counters["evals"])
         if tc.tensorboard:

@@ -42,6 +42,10 @@ def home(tmp_path_factory) -> Path:
     (d / "agent-num-envs-0.toml").write_text('extends = "amago2"\nname = "zero-envs"\n[train]\nnum_envs = 0\n')
     (d / "agent-typo.toml").write_text('extends = "amago2"\nname = "typo"\n[model]\nd_modle = 3\n')
     (d / "corrupt.db").write_bytes(b"SQLite format 3\x00" + os.urandom(8192))
+    (d / "agent-extends-nope.toml").write_text('extends = "no-such-parent"\nname = "orphan"\n')
+    r = _cli(["train", "--suite", "scale-probe", "--budget", "smoke", "--epochs", "1", "--runs", "truns", "--db", "t.db",
+              "--threads", "1"], d)  # a database holding only evaluations made during training
+    assert r.returncode == 0, r.stderr
     return d
 
 
@@ -86,6 +90,20 @@ CASES = [
     ("calibrate-trials-zero", ["calibrate", "--suite", "scale-probe", "--trials-per-task", "0"], ">= 1"),
     ("calibrate-out-under-file", ["calibrate", "--suite", "scale-probe", "--out", "afile/x.json"], "existing folder"),
     ("leaderboard-suite-unknown", ["leaderboard", "--suite", "nope", "--db", "r.db"], "known: "),
+    # absurd sizes are refused at once, with the limit (nothing is allocated per env or trial first)
+    ("num-envs-huge", [*EVAL, "--num-envs", "1000000000"], "4,096"),
+    ("trials-huge", ["evaluate", "--suite", "scale-probe", "--trials-per-task", "1000000000", "--db", "r.db"], "100,000"),
+    ("train-threads-negative", [*TRAIN, "--threads", "-1"], "--threads must be between 1"),
+    ("train-threads-minus-two", [*TRAIN, "--threads", "-2"], "--threads must be between 1"),
+    ("reproduce-threads-negative", ["reproduce", "--threads", "-1", "--dry-run"], "--threads must be between 1"),
+    ("reproduce-eval-trials-huge", ["reproduce", "--eval-trials", "1000000000", "--dry-run"], "100,000"),
+    # the real cause, naming the option or the file
+    ("checkpoint-folder", [*EVAL, "--agent", "amago2", "--checkpoint", "."], "--checkpoint . is a folder"),
+    ("suite-file-missing", ["evaluate", "--suite", "no/such/suite.toml", "--db", "r.db"], "does not exist"),
+    ("agent-file-missing", [*TRAIN, "--agent", "no/such/agent.toml"], "does not exist"),
+    ("agent-extends-wrong", [*TRAIN, "--agent", "agent-extends-nope.toml"], "agent-extends-nope.toml"),
+    ("leaderboard-only-training", ["leaderboard", "--suite", "scale-probe", "--db", "t.db"], "--include-training"),
+    ("report-suite-without-results", ["report", "--suite", "ml10", "--db", "r.db", "--out", "rep"], "no results"),
 ]
 
 
@@ -102,6 +120,23 @@ def test_bad_input_exits_2_with_one_line_and_changes_nothing(home, args, fix):
     assert after == before, "a stored file changed"
     new = set(_digests(home)) - set(before)
     assert not [n for n in new if n.endswith((".db", ".pt"))], new
+
+
+def test_a_random_bytes_checkpoint_is_named_in_one_line(home):
+    r = _cli([*EVAL, "--agent", "amago2", "--checkpoint", "ckpt.pt"], home)
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert "ckpt.pt" in r.stderr and "WeightsUnpickler" not in r.stderr
+
+
+def test_huge_sizes_are_refused_within_a_second(home):
+    import time
+
+    for args in (["--num-envs", "1000000000"], ["--trials-per-task", "1000000000"]):
+        t = time.perf_counter()
+        r = _cli(["evaluate", "--suite", "scale-probe", "--db", "r.db", *args], home)
+        assert r.returncode == 2
+        # the interpreter's start-up is most of this; the refusal itself allocates nothing
+        assert time.perf_counter() - t < 20
 
 
 def test_debug_shows_the_agent_traceback(home):
@@ -125,3 +160,58 @@ def test_rerun_of_a_finished_evaluation_changes_no_stored_byte(home):
     r = _cli(EVAL, home)
     assert r.returncode == 0 and "nothing to run" in r.stderr
     assert {k: v for k, v in _digests(home).items() if k in before} == before
+
+
+def test_the_real_cause_of_os_and_sqlite_faults_is_named():
+    import errno
+    import sqlite3
+
+    from amago_bench.errors import describe_fault
+
+    full = describe_fault(OSError(errno.ENOSPC, "No space left on device", "out/episodes.parquet"))
+    assert "disk is full" in full and "out/episodes.parquet" in full
+    assert "disk is full" in describe_fault(sqlite3.OperationalError("database or disk is full"))
+    assert "damaged" in describe_fault(sqlite3.DatabaseError("database disk image is malformed"))
+    assert "read-only" in describe_fault(sqlite3.OperationalError("attempt to write a readonly database"))
+    assert "permission denied" in describe_fault(PermissionError(errno.EACCES, "Permission denied", "x.db"))
+    assert "is a folder" in describe_fault(IsADirectoryError(errno.EISDIR, "Is a directory", "runs"))
+    import pandas as pd
+
+    wrapped = pd.errors.DatabaseError("Execution failed on sql 'SELECT r.run_id, ...\n FROM episodes e JOIN runs r': "
+                                      "database disk image is malformed")
+    msg = describe_fault(wrapped)
+    assert "damaged" in msg and "SELECT" not in msg and "\n" not in msg
+    assert describe_fault(ValueError("x")) is None
+
+
+def test_export_to_a_full_disk_names_the_file_and_leaves_nothing(home, monkeypatch, capsys, tmp_path):
+    import errno
+
+    import pandas as pd
+
+    from amago_bench.cli import main
+
+    def full(self, path, *a, **k):  # writes a little, then the disk is full
+        with open(path, "w") as f:
+            f.write("run_id,")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(pd.DataFrame, "to_csv", full)
+    out = tmp_path / "episodes.csv"
+    before = _digests(home)
+    assert main(["export", "--out", str(out), "--db", str(home / "r.db")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "disk is full" in err[0] and str(out) in err[0]
+    assert not list(tmp_path.iterdir())  # no partial file, no temporary
+    assert {k: v for k, v in _digests(home).items() if k in before} == before
+
+
+def test_training_into_a_new_runs_folder_is_a_new_record(home):
+    import sqlite3
+
+    r = _cli(["train", "--suite", "scale-probe", "--budget", "smoke", "--epochs", "1", "--runs", "truns2", "--db", "t.db",
+              "--threads", "1"], home)
+    assert r.returncode == 0, r.stderr
+    with sqlite3.connect(home / "t.db") as c:
+        rows = c.execute("SELECT run_id, status, ended FROM runs WHERE kind='train'").fetchall()
+    assert len(rows) == 2 and all(s == "finished" for _, s, _ in rows)

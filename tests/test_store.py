@@ -120,7 +120,7 @@ def test_damaged_sqlite_file_is_refused(tmp_path):
     data[100:len(data)] = os.urandom(len(data) - 100)  # keep the header, destroy the pages
     p.write_bytes(bytes(data))
     before = file_digest(p)
-    with pytest.raises(StoreError, match="corrupt|not an amago-bench"):
+    with pytest.raises(StoreError, match="damaged|not an amago-bench"):
         ResultsStore(p)
     assert file_digest(p) == before
 
@@ -336,7 +336,7 @@ def _kill_then_resume(tmp_path, capsys, agent: tuple[str, ...], sig: int, trials
     if sig == signal.SIGKILL:
         assert proc.returncode == -signal.SIGKILL, "the run finished before it could be killed; raise trials_per_task"
     else:
-        assert proc.returncode == 130, "Ctrl-C did not stop the run as an interruption"
+        assert proc.returncode == 128 + sig, "the signal did not stop the run as an interruption (exit 128 + signal)"
     partial = _stored_trials(killed_db)
     assert kill_at <= partial < total
     with ResultsStore(killed_db) as st:
@@ -367,7 +367,8 @@ def _kill_then_resume(tmp_path, capsys, agent: tuple[str, ...], sig: int, trials
 
 
 @pytest.mark.parametrize("agent,sig", [("probe-oracle", signal.SIGKILL), ("random", signal.SIGKILL),
-                                       ("random", signal.SIGINT)], ids=["oracle-kill", "random-kill", "random-ctrl-c"])
+                                       ("random", signal.SIGINT), ("random", signal.SIGTERM)],
+                         ids=["oracle-kill", "random-kill", "random-ctrl-c", "random-sigterm"])
 def test_stopped_midway_then_resumed_equals_the_uninterrupted_run(tmp_path, capsys, agent, sig):
     _kill_then_resume(tmp_path, capsys, (agent,), sig, trials_per_task=1500, kill_at=200)
 

@@ -60,7 +60,10 @@ def config_kind(agent: str) -> str:
         if parent in seen:
             raise AgentConfigError(f"{path}: 'extends' loops through {seen}; break the cycle")
         seen.append(parent)
-        path = config_path(parent)
+        try:
+            path = config_path(parent)
+        except AgentConfigError as exc:  # name the file whose 'extends' is wrong
+            raise AgentConfigError(f"{path}: extends = {parent!r}: {exc}") from None
     if kind not in TRAINERS:
         raise AgentConfigError(f"{path}: unknown kind {kind!r}; valid: {', '.join(TRAINERS)}")
     return kind

@@ -72,16 +72,20 @@ class CheckpointFormat:
         import torch
 
         path = Path(path)
+        if path.is_dir():
+            found = sorted(path.rglob("checkpoint.pt"))
+            raise CheckpointError(f"--checkpoint {path} is a folder; pass the checkpoint file itself"
+                                  + (f", e.g. {found[0]}" if found else " (a checkpoint.pt that `amago-bench train` wrote)"))
         if not path.is_file():
             raise CheckpointError(f"checkpoint {path} does not exist; train one with "
                                   f"`amago-bench train --suite S --agent {self.train_agent}`")
         try:
             data = torch.load(path, map_location="cpu", weights_only=True)
         except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError, io.UnsupportedOperation) as exc:
-            raise CheckpointError(f"checkpoint {path} is truncated or corrupt ({type(exc).__name__}: {exc}); "
+            raise CheckpointError(f"checkpoint {path} is truncated or corrupt ({type(exc).__name__}: {_first_line(exc)}); "
                                   f"delete it and re-run training, or point to an intact checkpoint") from exc
         except Exception as exc:  # unpickling garbage raises many kinds of errors
-            raise CheckpointError(f"checkpoint {path} cannot be read ({type(exc).__name__}: {exc}); "
+            raise CheckpointError(f"checkpoint {path} cannot be read ({type(exc).__name__}: {_first_line(exc)}); "
                                   f"it is not an {self.agent} checkpoint or it is damaged") from exc
         if not isinstance(data, dict) or data.get("format") != self.name:
             got = data.get("format") if isinstance(data, dict) else type(data).__name__
@@ -152,3 +156,9 @@ def rng_state(rng: np.random.Generator) -> dict[str, Any]:
 
 def set_rng_state(rng: np.random.Generator, state: dict[str, Any]) -> None:
     rng.bit_generator.state = state
+
+
+def _first_line(exc: BaseException) -> str:
+    """The first line of an error's text (PyTorch's unpickler explains itself over many lines)."""
+    lines = [line for line in str(exc).splitlines() if line.strip()]
+    return lines[0].strip() if lines else type(exc).__name__

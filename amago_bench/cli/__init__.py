@@ -77,30 +77,26 @@ def build_parser() -> argparse.ArgumentParser:
 DEBUG_ENV = "AMAGO_BENCH_DEBUG"
 
 
-def _sigterm(signum, frame):  # a polite kill: stop like Ctrl-C, so runs are marked interrupted
-    raise KeyboardInterrupt
+class Terminated(KeyboardInterrupt):
+    """SIGTERM: stop like Ctrl-C (runs are marked interrupted), exit 128 + the signal's number."""
+
+    signum = 15
+
+
+def _sigterm(signum, frame):  # a polite kill
+    raise Terminated()
 
 
 def _one_line(exc: BaseException) -> tuple[str, int]:
     """(message, exit code) for an error that reached the top: bad input and environment faults
     (unwritable paths, full disks, damaged or read-only databases) are the user's to fix (2)."""
-    import sqlite3
-
-    from amago_bench.errors import UserError
+    from amago_bench.errors import UserError, describe_fault
 
     if isinstance(exc, UserError):
         return str(exc), 2
-    if isinstance(exc, (FileExistsError, NotADirectoryError)):
-        return f"cannot create {exc.filename or 'a path'}: part of the path is a file, not a folder; choose another path", 2
-    if isinstance(exc, OSError):
-        where = exc.filename or "a file"
-        why = exc.strerror or str(exc)
-        return f"cannot use {where}: {why}; choose another path (or free space / fix permissions)", 2
-    if isinstance(exc, sqlite3.OperationalError) and "readonly" in str(exc).replace(" ", "").lower():
-        return f"the results database is read-only ({exc}); make it writable or pass --db with a writable file", 2
-    if isinstance(exc, sqlite3.DatabaseError):
-        return (f"the results database is damaged or not a database ({exc}); restore it from a backup, "
-                f"or pass --db with another file"), 2
+    fault = describe_fault(exc)
+    if fault is not None:
+        return fault, 2
     return (f"internal error: {type(exc).__name__}: {exc} (re-run with --debug or {DEBUG_ENV}=1 for the traceback, "
             f"and report it)"), 1
 
@@ -124,9 +120,9 @@ def main(argv: list[str] | None = None) -> int:
         pass  # not the main thread
     try:
         return int(args.func(args) or 0)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:  # exit 128 + the signal's number, as a shell reports a killed process
         print("amago-bench: interrupted; finished work is stored, re-run the same command to resume", file=sys.stderr)
-        return 130
+        return 128 + (exc.signum if isinstance(exc, Terminated) else int(signal.SIGINT))
     except Exception as exc:
         if debug:
             raise

@@ -140,6 +140,9 @@ def _burn() -> None:  # one CPU-bound process: what a busy machine looks like to
 
 
 def cmd_bench_load(args: argparse.Namespace) -> int:
+    from amago_bench.limits import MAX_THREADS, check_count
+
+    check_count("--threads", args.threads, 1, MAX_THREADS)
     import json
     import multiprocessing as mp
     import os

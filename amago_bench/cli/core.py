@@ -61,7 +61,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_suites(args: argparse.Namespace) -> int:
-    from amago_bench.envs.base import package_installed
+    from amago_bench.envs.base import package_problem
     from amago_bench.suite import get_suite, list_suites
 
     if args.tasks:
@@ -83,8 +83,12 @@ def cmd_suites(args: argparse.Namespace) -> int:
             rows.append((name, "?", "?", "?", f"invalid: {exc}"))
             continue
         pkgs = ", ".join(spec.packages) or "-"
-        missing = [p for p in spec.packages if not package_installed(p)]
-        status = "ok" if not missing else f"missing {', '.join(missing)}: pip install -e '.[{spec.extra}]'"
+        problems = {p: package_problem(p) for p in spec.packages}
+        missing = [p for p, why in problems.items() if why == "not installed"]
+        broken = [f"{p} {why}" for p, why in problems.items() if why not in (None, "not installed")]
+        status = ("ok" if not missing and not broken else
+                  "; ".join([*([f"missing {', '.join(missing)}: pip install 'amago-bench[{spec.extra}]'"] if missing else []),
+                             *(f"{b}: reinstall it" for b in broken)]))
         rows.append((name, f"{len(spec.task_names('train'))}/{len(spec.task_names('test'))}", pkgs,
                      ",".join(spec.backends), status))
     print(f"{'suite':28s} {'tasks tr/te':11s} {'packages':22s} {'backends':18s} installed")

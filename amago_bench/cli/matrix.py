@@ -101,6 +101,11 @@ def _config(args: argparse.Namespace, agents, suites):
         raise UserError(f"--shard {args.shard!r}: write it as i/n, e.g. 0/2") from None
     if args.seeds is not None and args.seeds < 1:
         raise UserError(f"--seeds must be >= 1, got {args.seeds}")
+    from amago_bench.limits import MAX_SEEDS, MAX_THREADS, MAX_TRIALS_PER_TASK, check_count
+
+    check_count("--threads", args.threads, 1, MAX_THREADS)
+    check_count("--seeds", args.seeds, 1, MAX_SEEDS)
+    check_count("--eval-trials", args.eval_trials, 1, MAX_TRIALS_PER_TASK)
     if args.max_retries < 0:
         raise UserError(f"--max-retries must be >= 0, got {args.max_retries}")
     seeds = args.seeds if args.seeds is not None else (None if args.budget == "paper" else 1)

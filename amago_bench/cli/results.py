@@ -151,15 +151,19 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
         eps = store.episodes(suite=spec.name, split=args.split)
     if args.agent:
         eps = eps[eps["agent"].isin(args.agent)]
+    training_only = 0
     if not args.include_training:
         # evaluations made during training (kind "train") are learning-curve points taken at
         # several env-step counts: they are drawn by `report`, not ranked
+        training_only = int((eps["kind"] == "train").sum())
         eps = eps[eps["kind"] == "evaluate"]
     if eps.empty:
         what = f"suite {spec.name!r}" + (f", split {args.split}" if args.split else "") + \
             (f", agent(s) {', '.join(args.agent)}" if args.agent else "")
-        raise StoreError(f"no results for {what} in {store.path}; run `amago-bench evaluate --suite {spec.name} "
-                         f"--db {store.path}` first")
+        hint = (f"; it holds only evaluations made during training: rank them with --include-training, or "
+                f"evaluate a checkpoint with `amago-bench evaluate --suite {spec.name} --agent amago2 --checkpoint PATH`"
+                if training_only else f"; run `amago-bench evaluate --suite {spec.name} --db {store.path}` first")
+        raise StoreError(f"no results for {what} in {store.path}{hint}")
     stale = eps[eps["suite_hash"] != spec.spec_hash]
     if not stale.empty and not args.include_stale:
         n = stale["run_id"].nunique()

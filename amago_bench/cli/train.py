@@ -56,8 +56,10 @@ def cmd_agents(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from amago_bench.limits import MAX_THREADS, check_count
     from amago_bench.train import train
 
+    check_count("--threads", args.threads, 1, MAX_THREADS)
     res = train(args.suite, agent=args.agent, budget=args.budget, seed=args.seed, runs_root=args.runs,
                 device=args.device, fresh=args.fresh, db=args.db, epochs=args.epochs, store=not args.no_store,
                 threads=args.threads, precision=args.precision, ddp=args.ddp)

@@ -77,6 +77,19 @@ def package_installed(module: str) -> bool:
     return importlib.util.find_spec(module) is not None
 
 
+def package_problem(module: str) -> str | None:
+    """None when ``module`` imports; else why not: "not installed", or the error an installed but
+    broken package raises on import (first line)."""
+    if not package_installed(module):
+        return "not installed"
+    try:
+        importlib.import_module(module)
+    except Exception as exc:  # a broken install raises anything on import
+        first = next((line for line in str(exc).splitlines() if line.strip()), "")
+        return f"installed but fails to import ({type(exc).__name__}: {first})"
+    return None
+
+
 FAMILIES = ("popgym", "probe", "metaworld", "babyai", "atari", "procgen")
 
 

@@ -354,6 +354,10 @@ def write_report(cfg: ReportConfig) -> ReportResult:
         if not specs:
             specs = [get_suite(s) for s in stored if s in set(list_suites())]
         episodes = {s.name: store.episodes(suite=s.name) for s in specs}
+    if not any(len(e) for e in episodes.values()):  # as `leaderboard` on empty input: nothing is written
+        what = ", ".join(s.name for s in specs) if specs else "any suite"
+        raise UserError(f"no results for {what} in {cfg.db}; evaluate first (`amago-bench evaluate --suite S "
+                        f"--db {cfg.db}`) or pass the --db that holds them")
     reported = load_reported()
     try:
         cfg.out.mkdir(parents=True, exist_ok=True)

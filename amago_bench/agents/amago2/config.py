@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Mapping, get_args
 
-from amago_bench.agents import config_path, read_config
+from amago_bench.agents import AgentConfigError, config_path, read_config
 from amago_bench.agents.configfile import (BUDGETS, Budget, ConfigError, apply_layers, build_sections, check_budget,
                                            check_keys)
 
@@ -181,7 +181,12 @@ def load_config(agent: str, suite: str = "", family: str = "", budget: str = "pa
         parent = str(raw["extends"])
         if parent in _seen:
             raise ConfigError(f"{path}: 'extends' makes a cycle ({' -> '.join((*_seen, parent))})")
-        cfg = load_config(parent, suite, family, budget, directory, (*_seen, path.stem))
+        try:
+            cfg = load_config(parent, suite, family, budget, directory, (*_seen, path.stem))
+        except AgentConfigError as exc:  # name the file whose 'extends' led there
+            if str(exc).startswith(f"{path}:"):
+                raise
+            raise ConfigError(f"{path}: extends = {parent!r}: {exc}") from None
     else:
         cfg = AgentConfig()
     where = str(path)
