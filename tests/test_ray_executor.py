@@ -1,7 +1,7 @@
 """The Ray executor: a local Ray cluster of 2 worker processes runs the smoke matrix, one worker
-is killed (SIGKILL) in the middle of a job, Ray starts the job again, it resumes, and the
-driver's database equals the local executor's in every stored episode value. Plus the
-journals that carry a worker's results to the driver."""
+is killed (SIGKILL) in the middle of a job (during its training, or during its evaluation), Ray
+starts the job again, it resumes, and the driver's database equals the local executor's in every
+stored episode value. Plus the journals that carry a worker's results to the driver."""
 
 from __future__ import annotations
 
@@ -45,35 +45,43 @@ def _matrix(root: Path, name: str, **kw) -> MatrixConfig:
                         threads=1, **kw)
 
 
-def _kill_in_the_middle_of(folder: Path, killed: dict, stop: threading.Event) -> None:
-    """SIGKILL the worker of the job in ``folder`` once its checkpoint evaluation has stored its
-    first trial (so most of the job's evaluation is still to run)."""
+def _kill_in_the_middle_of(folder: Path, run_folder: Path, when: str, killed: dict, stop: threading.Event) -> None:
+    """SIGKILL the worker of the job in ``folder``: during training (its first checkpoint is
+    written, epoch 2 of 2 is running) or during its checkpoint's evaluation (the first trial
+    stored, most still to run)."""
     journal, info = folder / JOURNAL_NAME, folder / WORKER_NAME
     while not stop.is_set():
         try:
             ops = list(read_ops(journal))
-            evaluating = any(o["op"] == "open_run" and o["manifest"]["kind"] == "evaluate" for o in ops)
-            if evaluating and ops[-1]["op"] == "add_trial":
+            if when == "training":
+                due = (run_folder / "checkpoint.pt").exists() and not ops
+            else:
+                due = any(o["op"] == "open_run" and o["manifest"]["kind"] == "evaluate" for o in ops) and \
+                    ops[-1]["op"] == "add_trial"
+            if due:
                 w = json.loads(info.read_text())
                 os.kill(int(w["pid"]), signal.SIGKILL)
                 killed.update(w, stored_before=sum(o["op"] == "add_trial" for o in ops))
                 return
         except (OSError, ValueError, KeyError):
             pass
-        time.sleep(0.005)
+        time.sleep(0.002)
 
 
-def test_ray_matrix_survives_a_killed_worker_and_equals_the_local_run(tmp_path):
+@pytest.mark.parametrize("when", ["training", "evaluation"])
+def test_ray_matrix_survives_a_killed_worker_and_equals_the_local_run(tmp_path, when):
     local = _matrix(tmp_path, "local")
     run(local, log=lambda m: None, progress=False)
 
     remote = _matrix(tmp_path, "ray", executor="ray", max_retries=2)
     from amago_bench.matrix import plan
 
-    target = job_folder(remote.runs_root, next(j for j in plan(remote) if j.agent == "amago2"))
+    job = next(j for j in plan(remote) if j.agent == "amago2")
+    target = job_folder(remote.runs_root, job)
+    run_folder = Path(remote.runs_root) / "scale-probe" / "amago2-smoke-seed0"
     killed: dict = {}
     stop = threading.Event()
-    watcher = threading.Thread(target=_kill_in_the_middle_of, args=(target, killed, stop), daemon=True)
+    watcher = threading.Thread(target=_kill_in_the_middle_of, args=(target, run_folder, when, killed, stop), daemon=True)
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)  # a local cluster: 2 worker processes
     try:
         watcher.start()
@@ -90,7 +98,7 @@ def test_ray_matrix_survives_a_killed_worker_and_equals_the_local_run(tmp_path):
     # only the driver wrote SQLite: no database under the workers' runs folder
     assert not list(Path(remote.runs_root).rglob("*.db"))
     a, b = stored_values(Path(local.db)), stored_values(Path(remote.db))
-    assert len(a) > killed["stored_before"] > 0
+    assert len(a) > killed["stored_before"] > (0 if when == "evaluation" else -1)
     pd.testing.assert_frame_equal(a, b)
     with sqlite3.connect(remote.db) as c:
         assert {s for (s,) in c.execute("SELECT status FROM runs")} == {"finished"}
