@@ -290,14 +290,16 @@ def dry_run(cfg: MatrixConfig, out: Callable[[str], None] = print) -> list[Matri
         total += sec * (1 - done)
         guesses += source.startswith("GUESS")
         for t in job.tables or ("(all)",):
-            acc = per_table.setdefault(t, [0, 0.0])
+            acc = per_table.setdefault(t, [0, 0.0, 0])
             acc[0] += steps
             acc[1] += sec
+            acc[2] += source.startswith("GUESS")
         out(f"{k:<4d} {job.agent:22s} {job.suite:24s} {job.seed:4d} {steps:14,d} {sec / 3600:9.1f}  {done:4.0%}  {source}")
     if cfg.budget == "paper":
         out("per table:")
-        for t, (steps, sec) in per_table.items():
-            out(f"  {t:24s} {int(steps):16,d} env steps {sec / 3600:12,.1f} device-hours")
+        for t, (steps, sec, guessed) in per_table.items():
+            out(f"  {t:24s} {int(steps):16,d} env steps {sec / 3600:12,.1f} device-hours"
+                + (f"  ({guessed} job(s) at GUESSED rates)" if guessed else ""))
     out(f"{len(jobs)} jobs, about {total / 3600:,.1f} device-hours left on {here} "
         f"({format_clock(total)} in one process; --executor ray spreads them over a cluster)")
     if guesses:
