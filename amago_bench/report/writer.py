@@ -5,6 +5,7 @@ parses flags into a :class:`ReportConfig` and calls it. Layout of ``out``::
 
     index.html                 the leaderboard page (every suite, self-contained)
     README.md                  what was written, from which database, and the notes
+    run.json                   provenance: command, package version, git commit and dirty flag, UTC time
     <suite>/leaderboard.*      aggregate metrics with 95% CIs, one section per comparable group
     <suite>/comparison.*       measured beside the papers' reported numbers
     <suite>/*.png|svg          figures (each with the provenance footer)
@@ -81,6 +82,12 @@ class Section:
     comparison: pd.DataFrame | None = None
     figures: list[Figure] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    per_task: pd.DataFrame | None = None
+    """Per-task measured quantity of the main group (agent, split, task, estimate, lower, upper, seeds)."""
+    per_task_label: str = ""
+    """What ``per_task`` holds, with its unit."""
+    budgets: dict[str, str] = field(default_factory=dict)
+    """Entry label -> its training budget in words."""
 
 
 @dataclass
@@ -90,15 +97,42 @@ class ReportResult:
     sections: list[Section]
 
 
-def _provenance(cfg: ReportConfig, runs: pd.DataFrame) -> str:
-    from amago_bench.store import git_state
+def repo_root() -> Path:
+    """The checkout the package runs from (paths in reports are written relative to it)."""
+    return Path(__file__).resolve().parents[2]
+
+
+def relative(value):
+    """``value`` with every absolute path inside the repository rewritten relative to it
+    (strings, and strings nested in dicts and lists); other values unchanged."""
+    root = str(repo_root()) + "/"
+    if isinstance(value, str):
+        return value.replace(root, "")
+    if isinstance(value, dict):
+        return {k: relative(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [relative(v) for v in value]
+    return value
+
+
+def run_info(command: str, db: str) -> dict:
+    """What produced a report: command, amago-bench version, git commit and dirty flag, UTC time
+    (written to ``run.json`` and shown in the page header)."""
+    from amago_bench.store import environment_versions, git_state
 
     commit, dirty = git_state()
+    return {"command": relative(command), "amago_bench_version": environment_versions().get("amago-bench"),
+            "git_commit": commit, "git_dirty": dirty, "db": relative(str(Path(db).resolve())), "utc": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")}
+
+
+def _provenance(cfg: ReportConfig, runs: pd.DataFrame) -> str:
+    info = run_info(cfg.command, cfg.db)
     seeds = sorted(set(int(s) for s in runs["seed"])) if len(runs) else []
-    return (f"{cfg.command} | git {str(commit)[:10]}{' (dirty tree)' if dirty else ''} | db {cfg.db} | "
-            f"{runs['run_id'].nunique() if len(runs) else 0} runs, seeds {seeds} | bootstrap: per-interval numpy "
-            f"Generator from seed {cfg.ci_seed}, {cfg.reps} reps, 95% CI | "
-            f"{dt.datetime.now(dt.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}")
+    dirty = " (dirty tree)" if info["git_dirty"] else ""
+    return (f"{info['command']} | amago-bench {info['amago_bench_version']} | git {str(info['git_commit'])[:10]}{dirty} "
+            f"| db {info['db']} | {runs['run_id'].nunique() if len(runs) else 0} runs, seeds {seeds} | bootstrap: "
+            f"per-interval numpy Generator from seed {cfg.ci_seed}, {cfg.reps} reps, 95% CI | "
+            f"{info['utc'][:16].replace('T', ' ')} UTC")
 
 
 def _manifest(runs: pd.DataFrame, run_ids: list[str], budget: str) -> dict:
@@ -113,7 +147,7 @@ def _manifest(runs: pd.DataFrame, run_ids: list[str], budget: str) -> dict:
                 rec[k] = json.loads(r.get(k) or "{}")
             except json.JSONDecodeError:
                 rec[k] = r.get(k)
-        out.append(rec)
+        out.append(relative(rec))
     return {"training budget": budget, "seeds": sorted(int(s) for s in rs["seed"]), "runs": out}
 
 
@@ -171,7 +205,7 @@ def report_suite(cfg: ReportConfig, spec: SuiteSpec, episodes: pd.DataFrame, run
     prov = _provenance(cfg, prov_runs)
     rep = reported[reported["suite"] == spec.name]
     boards, measured, task_means = [], [], []
-    for split in sorted(evals["split"].unique(), reverse=True):  # test first
+    for split in sorted(evals["split"].unique(), key=lambda x: (x != "test", x)):  # test first
         gs = measure.groups(evals[evals["split"] == split])
         for gi, group in enumerate(gs):
             score = "normalised"
@@ -198,18 +232,26 @@ def report_suite(cfg: ReportConfig, spec: SuiteSpec, episodes: pd.DataFrame, run
                 if at is not None:
                     budget_steps[r.agent] = at
             cells = tables.aggregate_cells(board, budgets={a: budgets.get(a.split(" [")[0], "not recorded")
-                                                           for a in board["agent"]})
+                                                           for a in board["agent"]}, score=score)
             manifests = {}
             for a in cells["agent"]:
                 rids = board.loc[board["agent"] == a, "run_ids"].iloc[0].split(",")
                 manifests[a] = _manifest(runs, rids, budgets.get(a.split(" [")[0], "not recorded"))
             sec.groups.append({"title": _group_title(group, spec) + ("" if gi == 0 else " (a separate group)"),
                                "score": score, "rows": cells.to_dict(orient="records"), "manifests": manifests,
-                               "estimates": board.loc[board["metric"] == cfg.metric].set_index("agent")["estimate"].to_dict()})
+                               "estimates": board.loc[board["metric"] == cfg.metric].set_index("agent")["estimate"].to_dict(),
+                               "split": split, "main": gi == 0,
+                               "headline": board.loc[board["metric"] == cfg.metric, ["agent", "rank", "estimate", "lower",
+                                                                                     "upper", "seeds"]]
+                               .sort_values("rank").to_dict(orient="records")})
             if gi != 0:
                 continue
             q = measure.quantities(group, spec, cfg.ci_seed, cfg.reps)
             measured.append(q)
+            if sec.per_task is None:
+                col, label, _ = TASK_FIGURE.get(spec.family, ("normalised", "normalised score (fraction)", True))
+                sec.per_task = q[(q["task"] != "") & (q["metric"] == col) & (q["attempt"] == "")]
+                sec.per_task_label = f"{label}, {split} split"
             if spec.family == "babyai":
                 task_means.append(measure.task_means(group, spec))
             _suite_figures(sec, cfg, spec, group, split, board, q, rep, prov, written)
@@ -218,6 +260,7 @@ def report_suite(cfg: ReportConfig, spec: SuiteSpec, episodes: pd.DataFrame, run
     comp = tables.comparison(q_all, rep, budgets={a: budgets.get(a.split(" [")[0], "not recorded")
                                                   for a in q_all["agent"].unique()}, steps=budget_steps)
     sec.comparison = comp
+    sec.budgets = dict(budgets)
     _write_tables(sec, cfg, spec, boards, comp, written)
     if task_means:
         tm = pd.concat(task_means, ignore_index=True)
@@ -229,8 +272,9 @@ def report_suite(cfg: ReportConfig, spec: SuiteSpec, episodes: pd.DataFrame, run
 
 
 def _suite_figures(sec, cfg, spec, group, split, board, q, rep, prov, written) -> None:
-    metric_label = "normalised score" if board["score"].iloc[0] == "normalised" else board["score"].iloc[0]
-    iv = board[["metric", "agent", "estimate", "lower", "upper"]].copy()
+    metric_label = tables.SCORE_UNITS.get(board["score"].iloc[0], board["score"].iloc[0])
+    metric_label = "normalised score (fraction)" if board["score"].iloc[0] == "normalised" else metric_label
+    iv = board[["metric", "agent", "estimate", "lower", "upper", "seeds"]].copy()
     iv["metric"] = iv["metric"].map(tables.METRIC_NAMES)
     ax = figures.plot_intervals(iv, xlabel=metric_label)
     _figure(sec, cfg, ax, f"aggregate_{split}", f"{spec.name} ({split}): IQM, mean, median, optimality gap (95% CI)",
@@ -310,8 +354,9 @@ def _write_tables(sec, cfg, spec, boards, comp, written) -> None:
         for g in sec.groups:
             df = pd.DataFrame(g["rows"])
             md += [f"\n## {g['title']}\n\nscore: {g['score']}\n\n", tables.to_markdown(df)]
-            tex.append(tables.to_latex(df, f"{spec.name}: {g['title']} ({g['score']}; 95% stratified-bootstrap CIs)",
-                                       f"tab:{spec.name}-{len(tex) + 1}"))
+            tex.append(tables.to_latex(df, f"{spec.name}: {g['title']} ({g['score']}; 95% stratified-bootstrap CIs "
+                                       f"over seeds, n/a with 1 seed; best in bold)", f"tab:{spec.name}-{len(tex) + 1}",
+                                       best=tables.best_columns(df)))
         if "md" in cfg.formats:
             (out / "leaderboard.md").write_text("".join(md))
             written.append(str(out / "leaderboard.md"))
@@ -328,8 +373,10 @@ def _write_tables(sec, cfg, spec, boards, comp, written) -> None:
                                                + tables.to_markdown(cells))
             written.append(str(out / "comparison.md"))
         if "tex" in cfg.formats:
+            narrow, note = tables.comparison_for_tex(cells)
             (out / "comparison.tex").write_text(tables.to_latex(
-                cells, f"{spec.name}: measured (this harness) beside reported (papers)", f"tab:{spec.name}-comparison"))
+                narrow, f"{spec.name}: measured (this harness; mean [95% CI over seeds]) beside reported (papers; [T] "
+                f"text, [D] read off a figure), one column per reported budget. {note}", f"tab:{spec.name}-comparison"))
             written.append(str(out / "comparison.tex"))
 
 
@@ -379,14 +426,16 @@ def write_report(cfg: ReportConfig) -> ReportResult:
         from amago_bench.report.page import write_page
 
         written.append(write_page(cfg.out / "index.html", sections, _provenance(cfg, runs[runs["suite"].isin(
-            [s.suite for s in sections])]), metric=cfg.metric))
-    lines = [f"# Report\n\nGenerated by `{cfg.command}` from `{cfg.db}`; every measured number is computed from the "
+            [s.suite for s in sections])]), metric=cfg.metric, info=run_info(cfg.command, cfg.db)))
+    lines = [f"# Report\n\nGenerated by `{relative(cfg.command)}` from `{run_info(cfg.command, cfg.db)['db']}`; every measured number is computed from the "
              "episodes stored there, every reported number comes from `amago_bench/data/paper/` (with its source "
              "and [T]/[D] tag).\n\nProvenance: "
              + _provenance(cfg, runs[runs["suite"].isin([s.suite for s in sections])]) + "\n\nFiles:\n"]
-    lines += [f"- `{Path(w).relative_to(cfg.out)}`" for w in written]
+    lines += [f"- `{Path(w).relative_to(cfg.out)}`" for w in written] + ["- `run.json`"]
     if notes:
         lines += ["", "Notes:"] + [f"- {n}" for n in notes]
     (cfg.out / "README.md").write_text("\n".join(lines) + "\n")
     written.append(str(cfg.out / "README.md"))
+    (cfg.out / "run.json").write_text(json.dumps(run_info(cfg.command, cfg.db), indent=1) + "\n")
+    written.append(str(cfg.out / "run.json"))
     return ReportResult(written, notes, sections)

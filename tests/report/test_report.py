@@ -75,8 +75,9 @@ def test_comparison_numbers_equal_scoring_and_absent_cells_say_so(synth_db, synt
     assert set(maml["measured"]) == {tables.NO_DATA}
     assert tables.NOT_REPORTED in set(comp["reported"])
     md = (out / "ml10" / "comparison.md").read_text()
-    assert "44.4 [T]" in md and "no data" in md and "3 seeds, 30 trials" in md and "small budget, 4k steps" in md
-    assert "budget not stated" in md
+    assert "44.4% [T]" in md and "no data" in md and "3 x 30" in md and "small budget, 4k steps" in md
+    assert "| reported, budget not stated |" in md  # one column per reported budget
+
 
 
 def test_figures_plot_the_scoring_values(synth_db, synth_report):
@@ -86,13 +87,12 @@ def test_figures_plot_the_scoring_values(synth_db, synth_report):
     q = measure.quantities(group, ML10, ci_seed=0, reps=100)
     per_task = q[(q["task"] != "") & (q["metric"] == "success_pct")]
     ax = figures.plot_task_scores(per_task, ax=Figure().add_subplot(), ylabel="success %", unit_lines=False)
-    assert ax.get_ylabel() == "success %"
-    assert [t.get_text() for t in ax.get_xticklabels()] == ML10.task_names("test")
-    bars = ax.patches
-    for i, agent in enumerate(["amago2", "dep-dep", "random"]):
+    assert ax.get_xlabel() == "success %"
+    assert [t.get_text() for t in ax.get_yticklabels()] == ML10.task_names("test")
+    dots = {line.get_label(): line for line in ax.lines}
+    for agent in ["amago2", "dep-dep", "random"]:
         summary = scoring.task_summary(e[e["agent"] == agent], ML10)
-        heights = [b.get_height() for b in bars[i * 5:(i + 1) * 5]]
-        assert heights == pytest.approx(list(100 * summary["success"]))
+        assert list(dots[agent].get_xdata()) == pytest.approx(list(100 * summary["success"]))
     # coverage curve: each point equals scoring.coverage of that seed's evaluation, averaged over seeds
     with ResultsStore(synth_db, create=False) as st:
         tr = st.episodes(suite="ml10")
@@ -185,6 +185,7 @@ def test_a_checkpoint_is_set_beside_the_reported_number_at_its_own_budget():
     import pandas as pd
 
     from amago_bench.report.paper import load_reported
+    from amago_bench.report import tables
     from amago_bench.report.tables import comparison
 
     rep = load_reported()
@@ -200,3 +201,10 @@ def test_a_checkpoint_is_set_beside_the_reported_number_at_its_own_budget():
     assert len(rows) == 2  # every reported number used once: none left over as "no data"
     unknown = comparison(measured.iloc[[1]], rep)  # no step count known: beside every budget, as before
     assert sorted(unknown.loc[unknown["measured"].notna(), "reported"]) == [70.8, 88.8]
+    # shown once, with one reported column per budget (never the measured value repeated per budget)
+    cells = tables.comparison_cells(unknown)
+    assert len(cells) == 1
+    row = cells.iloc[0]
+    assert row["measured [95% CI]"] == "80.0% [n/a (1 seed)]" or row["measured [95% CI]"].startswith("80.0% [")
+    assert row["reported, 50M steps"].startswith("70.8%") and row["reported, 100M steps"].startswith("88.8%")
+    assert row["quantity"] == "success (%)"
