@@ -15,4 +15,16 @@ if [ ! -x /usr/bin/chromium ]; then
         echo "warning: /usr/bin/chromium is missing and this is not root: install Debian's chromium, or the browser test fails" >&2
     fi
 fi
+# The report's LaTeX tables are compiled by tests/report/test_tables.py with pdflatex: the two
+# smallest Debian TeX Live packages that hold it, booktabs and longtable (about 80 MB, no docs).
+if ! command -v pdflatex >/dev/null; then
+    if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null; then
+        echo "installing pdflatex for the LaTeX table test (apt-get: texlive-latex-base, texlive-latex-recommended)"
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+            texlive-latex-base texlive-latex-recommended >/dev/null \
+            || echo "warning: apt-get could not install TeX Live; the LaTeX table test will fail" >&2
+    else
+        echo "warning: pdflatex is missing and this is not root: install texlive-latex-base and texlive-latex-recommended, or the LaTeX table test fails" >&2
+    fi
+fi
 exec python -m pytest -q "$@"
