@@ -89,14 +89,16 @@ class Ranks:
         return DistributedDataParallel(module, **{"forward_sync_buffers" if new else "broadcast_buffers": False})
 
     def all_sum(self, values: Any) -> Any:
-        """The sum over ranks of the tensor ``values`` (a new tensor; ``values`` when not distributed)."""
+        """The sum over ranks of the tensor ``values``, on the device ``values`` is on (a new tensor;
+        ``values`` itself when not distributed). The reduction runs on this rank's device: nccl
+        reduces CUDA tensors only."""
         if not self.distributed:
             return values
         import torch.distributed as dist
 
-        out = values.clone()
+        out = values.detach().to(self.device, copy=True)
         dist.all_reduce(out, op=dist.ReduceOp.SUM)
-        return out
+        return out.to(values.device)
 
     def barrier(self) -> None:
         if self.distributed:

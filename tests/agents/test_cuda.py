@@ -97,6 +97,8 @@ def test_one_rank_ddp_on_nccl_equals_the_plain_update():
     with data_parallel(True, "cuda") as ranks:
         assert ranks.distributed and ranks.device == "cuda:0"
         assert torch.distributed.get_backend() == "nccl"
+        cpu_sum = ranks.all_sum(torch.tensor([3.0, 1.0]))  # a CPU tensor (the trainer's replay counts) reduces on the GPU
+        assert cpu_sum.device.type == "cpu" and cpu_sum.tolist() == [3.0, 1.0]
         ddp = Learner(cfg, DISCRETE, torch.device(ranks.device), seed=0)
         ddp.distribute(ranks)
         for k in range(2):

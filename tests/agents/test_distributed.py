@@ -103,6 +103,8 @@ def test_one_rank_ddp_update_equals_the_plain_update():
             plain.update(w.amago2_batch(k))
         with data_parallel(True, "cpu") as ranks:
             assert ranks.distributed and ranks.world == 1 and ranks.device == "cpu"
+            x = torch.tensor([2.0, 5.0])
+            assert ranks.all_sum(x).tolist() == [2.0, 5.0] and ranks.all_sum(x) is not x
             ddp = Learner(cfg, w.SHAPES, seed=0)
             ddp.distribute(ranks)
             for k in range(2):
