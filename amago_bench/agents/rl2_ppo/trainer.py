@@ -67,6 +67,10 @@ def train(
         raise UserError(f"{cfg.name} trains in fp32 only; leave out --precision (got {precision!r})")
     tc = cfg.train
     num_envs = ranks.share(tc.num_envs, "train.num_envs")
+    if ranks.distributed and num_envs < cfg.optim.minibatches:
+        raise UserError(f"{ranks.world} ranks leave each {num_envs} of train.num_envs = {tc.num_envs} actors, fewer than "
+                        f"optim.minibatches = {cfg.optim.minibatches} (each rank splits its own segments into minibatches); "
+                        f"run on at most {tc.num_envs // cfg.optim.minibatches} ranks or lower optim.minibatches")
     run = TrainingRun(spec, cfg, budget, seed, runs_root, fresh, log, keep_at, ranks)
     dev, shapes = run.setup(threads, device)
     learner = Learner(cfg, shapes, dev, seed)
