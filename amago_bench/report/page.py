@@ -66,7 +66,7 @@ table.kv td:first-child { color: var(--muted); white-space: nowrap; }
 table.kv td { max-width: 60rem; overflow-wrap: anywhere; }
 code, pre { font-size: .82rem; }
 pre { background: #f6f6f6; border: 1px solid var(--line); padding: .5rem; overflow-x: auto; max-width: 100%; }
-.figs { display: grid; grid-template-columns: repeat(auto-fill, minmax(420px, 1fr)); gap: .8rem; }
+.figs { display: grid; grid-template-columns: repeat(auto-fit, minmax(460px, 1fr)); gap: .8rem; }
 figure { margin: 0; border: 1px solid var(--line); padding: .4rem; max-height: 42rem; overflow-y: auto; }
 figure img { width: 100%; height: auto; display: block; }
 figcaption { font-size: .8rem; color: var(--muted); margin-top: .3rem; }
@@ -171,14 +171,15 @@ def _agent_cell(label: str, link: str | None = None) -> str:
 
 def table_html(df: pd.DataFrame, caption: str, rank: bool = False, best: dict[str, str] | None = None,
                links: dict[str, dict] | None = None, agent_links: dict[str, str] | None = None,
-               cls: str = "main") -> str:
-    """A sortable, filterable ``<table>`` of string cells. ``best``: column -> "max"/"min" (its best
+               cls: str = "main", note: str = "") -> str:
+    """A sortable, filterable ``<table>`` of string cells, ``caption`` its title, ``note`` (what
+    the numbers are) a paragraph above it. ``best``: column -> "max"/"min" (its best
     leading number in bold); ``links``: column -> {agent: href}; ``agent_links``: agent -> href of
     its manifest."""
     cols = list(df.columns)
     head = (["rank"] if rank else []) + cols
     bold = {c: tables.best_rows(df, c, w) for c, w in (best or {}).items() if c in cols}
-    out = [f'<div class="tablewrap"><table class="sortable filterable {cls}">',
+    out = [f'<p class="muted">{_e(note)}</p>' if note else "", f'<div class="tablewrap"><table class="sortable filterable {cls}">',
            f'<caption class="muted">{_e(caption)}</caption>', "<thead><tr>"]
     for h in head:
         out.append(f'<th scope="col"><button type="button" title="sort by {_e(h)}">{_e(h)}</button></th>')
@@ -325,9 +326,9 @@ def suite_html(s, metric: str) -> str:
         anchors = {a: f"{sid}-m{gi}-{_slug(a)}" for a in df["agent"]}
         manifests.update({anchors[a]: (a, g["manifests"].get(a, {})) for a in df["agent"]})
         body.append(f"<h3>Leaderboard{'' if g.get('main') else ' (a separate group)'}: {_e(g.get('split', ''))} split</h3>")
-        body.append(table_html(df, f"{g['title']}. Ranked by {tables.METRIC_NAMES.get(metric, metric)}; 95% "
-                               "stratified-bootstrap CIs over seeds (n/a with 1 seed); best in bold. Agent name: its "
-                               "manifest.", rank=True, best=tables.best_columns(df),
+        body.append(table_html(df, g["title"], note=f"Ranked by {tables.METRIC_NAMES.get(metric, metric)}; 95% "
+                               "stratified-bootstrap CIs over seeds (n/a with 1 seed); best in bold; an agent's name "
+                               "opens its manifest.", rank=True, best=tables.best_columns(df),
                                agent_links={a: f"#{anchors[a]}" for a in df["agent"]}))
     main_figs = [f for f in s.figures if f.path.split("/")[-1].startswith(("aggregate_", "task_scores_"))][:2]
     if main_figs:
@@ -388,9 +389,10 @@ def page_html(sections: Sequence, provenance: str, metric: str = "iqm", info: di
                   + "</ul></div>")
     ov, links, ov_notes = overview_frame(sections, metric)
     way = "min" if metric == "optimality-gap" else "max"
-    overview = table_html(ov, f"{tables.METRIC_NAMES.get(metric, metric)} of each suite's main group (test split "
-                          "first) with its 95% stratified-bootstrap CI over seeds (n/a with 1 seed); best per suite in "
-                          "bold; a cell links to its suite. Scores: " + "; ".join(ov_notes) + ".",
+    name = tables.METRIC_NAMES.get(metric, metric)
+    overview = table_html(ov, f"{name} [95% CI] per agent and suite", note=f"{name} of each suite's main group (test "
+                          "split first) with its 95% stratified-bootstrap CI over seeds (n/a with 1 seed); best per "
+                          "suite in bold; a cell links to its suite. Scores: " + "; ".join(ov_notes) + ".",
                           best={c: way for c in ov.columns if c != "agent"}, links=links, cls="main overview")
     dirty = " (dirty tree)" if info.get("git_dirty") else ""
     stamp = (f"amago-bench {info.get('amago_bench_version', '?')} &middot; git {_e(str(info.get('git_commit'))[:10])}"

@@ -100,15 +100,17 @@ def plot(summary: pd.DataFrame, scores: pd.DataFrame, suite: str, ax=None):
     for k, agent in enumerate(agents):
         a = s[s["agent"] == agent].set_index("task").reindex(tasks)
         x = np.arange(len(tasks)) + (k - (len(agents) - 1) / 2) * width
-        ax.bar(x, a["mean"], width * 0.9, color=col[agent], label=f"{agent} ({int(a['seeds'].max())} seeds)",
-               yerr=[a["mean"] - a["ci_low"], a["ci_high"] - a["mean"]], capsize=3, ecolor="0.2")
+        one = int(a["seeds"].max()) < 2  # one seed: no interval (n/a), not a zero-width one
+        ax.bar(x, a["mean"], width * 0.9, color=col[agent],
+               label=f"{agent} ({int(a['seeds'].max())} seed{'s' if not one else ', CI n/a'})",
+               yerr=None if one else [a["mean"] - a["ci_low"], a["ci_high"] - a["mean"]], capsize=3, ecolor="0.2")
         pts = scores[(scores["suite"] == suite) & (scores["agent"] == agent)]
         for j, task in enumerate(tasks):
             v = pts[pts["task"] == task]["normalised"]
             ax.scatter(np.full(len(v), x[j]), v, s=10, color="black", zorder=3)
     ax.set_xticks(np.arange(len(tasks)), tasks)
     ax.set_ylabel("normalised score\n(seed mean, 95% CI)")
-    ax.set_xlabel("task (reward scale)")
+    ax.set_xlabel("task (reward scale)" if suite == "scale-probe" else "task")
     ax.axhline(0, color="0.5", lw=0.8)
     ax.axhline(1, color="0.5", lw=0.8, ls="--")
     ax.legend(fontsize=8)
@@ -144,7 +146,8 @@ def write_scale_study(cfg: Any, out: str | Path, command: str) -> list[str]:
         lines += [f"## {suite}", "", "| agent | task | mean | 95% CI | min - max | seeds | trials/seed |",
                   "|---|---|---:|---|---|---:|---:|"]
         for r in s.itertuples():
-            lines.append(f"| {r.agent} | {r.task} | {r.mean:.3f} | [{r.ci_low:.3f}, {r.ci_high:.3f}] | "
+            ci = f"[{r.ci_low:.3f}, {r.ci_high:.3f}]" if r.seeds > 1 else "n/a (1 seed)"
+            lines.append(f"| {r.agent} | {r.task} | {r.mean:.3f} | {ci} | "
                          f"{r.min:.3f} - {r.max:.3f} | {r.seeds} | {r.trials_per_seed} |")
         means = s.groupby("agent", sort=False)["mean"].agg(["mean", "min", "max"])
         lines += ["", "Across tasks (mean of the seed means; worst and best task):", ""]
