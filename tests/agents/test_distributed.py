@@ -234,13 +234,13 @@ def test_a_split_that_does_not_divide_the_config_is_refused_before_training(tmp_
     assert not (tmp_path / "scale-probe" / "amago2-smoke-seed0" / "checkpoint.pt").exists()
 
 
-def test_rl2_ranks_need_an_actor_per_minibatch():
-    """rl2-ppo-gru smoke: 4 actors in 2 minibatches; 4 ranks would leave each 1 actor for 2 minibatches."""
+def test_rl2_ranks_take_as_many_minibatch_steps_as_one_process():
+    """rl2-ppo-gru smoke: 4 actors in 2 minibatches; 4 ranks would leave each 1 actor, 1 minibatch."""
     from amago_bench.agents.rl2_ppo.trainer import train
     from amago_bench.suite import get_suite
 
-    with pytest.raises(UserError, match=r"4 ranks leave each 1 of train.num_envs = 4 actors, fewer than "
-                                        r"optim.minibatches = 2.*at most 2 ranks"):
+    with pytest.raises(UserError, match=r"4 ranks leave each 1 of train.num_envs = 4 actors, which it splits into 1 "
+                                        r"minibatches where one process makes optim.minibatches = 2"):
         train(get_suite("scale-probe"), "rl2-ppo-gru", "smoke", runs_root="unused", store=False, log=None,
               ranks=Ranks(rank=0, world=4, distributed=True, device="cpu"))
 

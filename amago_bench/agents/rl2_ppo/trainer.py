@@ -67,10 +67,15 @@ def train(
         raise UserError(f"{cfg.name} trains in fp32 only; leave out --precision (got {precision!r})")
     tc = cfg.train
     num_envs = ranks.share(tc.num_envs, "train.num_envs")
-    if ranks.distributed and num_envs < cfg.optim.minibatches:
-        raise UserError(f"{ranks.world} ranks leave each {num_envs} of train.num_envs = {tc.num_envs} actors, fewer than "
-                        f"optim.minibatches = {cfg.optim.minibatches} (each rank splits its own segments into minibatches); "
-                        f"run on at most {tc.num_envs // cfg.optim.minibatches} ranks or lower optim.minibatches")
+    def steps_per_pass(n: int) -> int:  # the minibatches torch.chunk makes of n env-sequences (Learner.update)
+        m = cfg.optim.minibatches
+        return -(-n // -(-n // m))
+
+    if ranks.distributed and steps_per_pass(num_envs) != steps_per_pass(tc.num_envs):
+        raise UserError(f"{ranks.world} ranks leave each {num_envs} of train.num_envs = {tc.num_envs} actors, which it splits "
+                        f"into {steps_per_pass(num_envs)} minibatches where one process makes optim.minibatches = "
+                        f"{cfg.optim.minibatches}; run on a number of ranks N with train.num_envs / N a multiple of "
+                        f"optim.minibatches, or change optim.minibatches")
     run = TrainingRun(spec, cfg, budget, seed, runs_root, fresh, log, keep_at, ranks)
     dev, shapes = run.setup(threads, device)
     learner = Learner(cfg, shapes, dev, seed)
