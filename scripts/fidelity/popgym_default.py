@@ -1,0 +1,128 @@
+"""One POPGym default at the small budget (reports/fidelity/, "One POPGym default (issue 20)").
+
+    python scripts/fidelity/popgym_default.py collect --runs runs-popgym-default
+    python scripts/fidelity/popgym_default.py plot
+
+``collect`` reads every evaluation kept in the checkpoints ``RUNS/<suite>/<agent>-small-seed<N>/
+checkpoint.pt`` of the two single-episode study suites (env steps, training wall seconds with
+evaluation time taken out, normalised test score) into ``data/popgym_default_curves.csv``.
+``plot`` writes ``data/popgym_default_reach.md`` (per run: env steps and training wall seconds
+to the first evaluation >= 0.95, the score at 10k and 30k env steps, best, final) and draws
+``popgym_default_steps.png/.svg``: the default's curves beside the earlier per-suite settings'
+seeds 0 and 1 (from ``data/curves.csv``), one panel per task.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[2]
+OUT = ROOT / "reports" / "fidelity"
+DATA = OUT / "data"
+SUITES = {"popgym-repeat-single": "RepeatPreviousEasy", "popgym-cartpole-single": "PositionOnlyCartPoleEasy"}
+THRESHOLD = 0.95
+LABEL = "one POPGym default (issue 20)"
+EARLIER = {"amago2": "per-suite settings (before issue 20)", "amago2-tau02-eps02": "per-suite settings (before issue 20)"}
+
+
+def collect(runs: Path) -> pd.DataFrame:
+    from amago_bench.agents.amago2.learner import read_checkpoint
+
+    rows = []
+    for suite, task in SUITES.items():
+        for ck in sorted((runs / suite).glob("*-small-seed*/checkpoint.pt")):
+            data = read_checkpoint(ck)
+            for e in data["extra"]["counters"]["eval_scores"]:
+                rows.append({"impl": LABEL, "agent": data["config"]["name"], "task": task, "seed": int(data["extra"]["seed"]),
+                             "env_steps": int(e["env_steps"]), "wall_s": float(e["wall_s"]) - float(e.get("eval_s", 0.0)),
+                             "normalised": float(e["normalised"])})
+    df = pd.DataFrame(rows).sort_values(["task", "seed", "env_steps"])
+    DATA.mkdir(parents=True, exist_ok=True)
+    df.to_csv(DATA / "popgym_default_curves.csv", index=False)
+    return df
+
+
+def _at(d: pd.DataFrame, steps: int) -> str:
+    v = d.loc[d["env_steps"] == steps, "normalised"]
+    return f"{v.iloc[0]:.3f}" if len(v) else "-"
+
+
+def reach_table(df: pd.DataFrame) -> str:
+    """Markdown: per (task, seed) the first evaluation >= 0.95, the scores at 10k / 30k env steps, best, final."""
+    lines = [f"| task | seed | env steps to {THRESHOLD} | training wall s to {THRESHOLD} | at 10k | at 30k | best | "
+             "final (at env steps, training wall s) |", "|---|---|---|---|---|---|---|---|"]
+    for (task, seed), d in df.groupby(["task", "seed"], sort=False):
+        hit = d[d["normalised"] >= THRESHOLD]
+        steps = f"{hit['env_steps'].iloc[0]:,}" if len(hit) else f"not reached by {d['env_steps'].iloc[-1]:,}"
+        wall = f"{hit['wall_s'].iloc[0]:,.0f}" if len(hit) else "-"
+        last = d.iloc[-1]
+        lines.append(f"| {task} | {seed} | {steps} | {wall} | {_at(d, 10000)} | {_at(d, 30000)} | {d['normalised'].max():.2f} | "
+                     f"{last['normalised']:.2f} ({int(last['env_steps']):,}, {last['wall_s']:,.0f}) |")
+    return "\n".join(lines) + "\n"
+
+
+def plot_curves(df: pd.DataFrame, ax=None):
+    """One line per (impl, seed) against env steps: colour = impl, line style = seed.
+    ``df`` columns: impl, seed, env_steps, normalised."""
+    from amago_bench.report.figures import colours, new_ax
+
+    ax = ax if ax is not None else new_ax(9, 4.0)
+    impls = [LABEL] + sorted(set(df["impl"]) - {LABEL})
+    col = colours(impls)
+    styles = ["-", "--", ":", "-."]
+    for impl in impls:
+        for k, (seed, g) in enumerate(df[df["impl"] == impl].groupby("seed")):
+            g = g.sort_values("env_steps")
+            ax.plot(g["env_steps"], g["normalised"], color=col[impl], ls=styles[k % len(styles)], marker="o", ms=2.5,
+                    lw=1.6 if impl == LABEL else 0.9, alpha=1.0 if impl == LABEL else 0.6, label=f"{impl}, seed {seed}")
+    ax.axhline(0.0, color="0.4", lw=0.8)
+    ax.axhline(1.0, color="0.4", lw=0.8, ls="--")
+    ax.axhline(THRESHOLD, color="0.6", lw=0.6, ls=":")
+    ax.set_xlabel("environment steps")
+    ax.set_ylabel("normalised return (test)")
+    ax.legend(fontsize=7, frameon=False, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    ax.spines[["top", "right"]].set_visible(False)
+    return ax
+
+
+def plot(df: pd.DataFrame) -> list[str]:
+    from amago_bench.report.figures import save
+
+    earlier = pd.read_csv(DATA / "curves.csv")
+    earlier = earlier[earlier["impl"].isin(EARLIER) & earlier["seed"].isin([0, 1])].assign(impl=lambda d: d["impl"].map(EARLIER))
+    paths = []
+    for task, d in df.groupby("task"):
+        both = pd.concat([d[["impl", "seed", "env_steps", "normalised"]],
+                          earlier.loc[earlier["task"] == task, ["impl", "seed", "env_steps", "normalised"]]])
+        ax = plot_curves(both)
+        paths += save(ax, OUT / f"popgym_default_{task}", f"POPGym {task}, amago2 --budget small, single episode",
+                      "scripts/fidelity/popgym_default.py plot, from data/popgym_default_curves.csv and data/curves.csv; "
+                      "1 CPU thread; commands: reports/fidelity/README.md, 'One POPGym default (issue 20)'")
+    return paths
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    c = sub.add_parser("collect")
+    c.add_argument("--runs", type=Path, required=True, help="run root (the --runs of amago-bench train)")
+    sub.add_parser("plot")
+    args = ap.parse_args()
+    if args.cmd == "collect":
+        df = collect(args.runs)
+        print(f"{len(df)} evaluations -> {DATA / 'popgym_default_curves.csv'}")
+        return
+    df = pd.read_csv(DATA / "popgym_default_curves.csv")
+    table = reach_table(df)
+    (DATA / "popgym_default_reach.md").write_text(table)
+    print(table)
+    for p in plot(df):
+        print(p)
+
+
+if __name__ == "__main__":
+    main()
