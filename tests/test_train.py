@@ -201,7 +201,6 @@ def test_learns_popgym_memory_task_that_a_memoryless_agent_cannot(tmp_path):
     assert a - b >= 0.2, (a, b)
 
 
-
 @pytest.mark.slow
 def test_learns_point_nav_with_continuous_actions(tmp_path):
     """The continuous-action path (action-input critic, tanh-Gaussian filtered-BC actor, Gaussian
@@ -221,6 +220,7 @@ def test_learns_point_nav_with_continuous_actions(tmp_path):
     late = [e["normalised"] for e in res.eval_scores if e["env_steps"] >= 64000]
     assert len(late) == 11 and max(late) >= 0.8, res.eval_scores
     assert late[-1] >= 0.7, res.eval_scores
+
 
 def test_metrics_csv_drops_evaluations_after_the_last_checkpoint(tmp_path):
     """A run killed between an evaluation and its checkpoint evaluates again on resume; the
