@@ -58,7 +58,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         raise UserError(f"--out {out} is a file; pass a folder")
     db = str(args.db or DEFAULT_DB)
     argv = ["amago-bench", "report"] + [x for s in suites for x in ("--suite", s)] + (
-        ["--split", args.split] if args.split else []) + ["--db", db]
+        ["--split", args.split] if args.split else []) + ["--out", str(out), "--db", db]
     cfg = ReportConfig(db=db, out=out, suites=suites, split=args.split, metric=args.metric, reps=args.reps,
                        ci_seed=args.ci_seed, formats=formats, command=shlex.join(argv))
     result = write_report(cfg)

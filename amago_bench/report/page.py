@@ -214,8 +214,9 @@ def pipeline_reasons(sections: Sequence) -> list[str]:
         smoke = sorted(a for a, b in s.budgets.items() if "smoke" in str(b))
         if smoke:
             why.append("smoke training budget")
-        trained = [h for h in g.get("headline", []) if not str(s.budgets.get(h["agent"], "")).startswith("not trained")]
-        seeds = [int(h["seeds"]) for h in (trained or g.get("headline", []))]
+        trained = [int(m.group(1)) for h in g.get("headline", [])
+                   if (m := re.search(r"(\d+) training seeds?$", str(s.budgets.get(h["agent"], ""))))]
+        seeds = trained or [int(h["seeds"]) for h in g.get("headline", [])]
         if seeds and max(seeds) < MIN_SEEDS:
             why.append(f"{max(seeds)} {'training ' if trained else ''}seed{'s' if max(seeds) != 1 else ''} "
                        f"(fewer than {MIN_SEEDS})")

@@ -151,6 +151,21 @@ def _manifest(runs: pd.DataFrame, run_ids: list[str], budget: str) -> dict:
     return {"training budget": budget, "seeds": sorted(int(s) for s in rs["seed"]), "runs": out}
 
 
+def training_seeds(runs: pd.DataFrame, run_ids: list[str]) -> int | None:
+    """How many training runs stand behind an entry's evaluation runs: its distinct checkpoint
+    folders (a milestone and the final checkpoint of one run count once); None when untrained.
+    Evaluation seeds of one checkpoint are not training seeds."""
+    folders = set()
+    for c in runs.loc[runs["run_id"].isin(run_ids), "agent_config"]:
+        try:
+            ck = json.loads(c or "{}").get("checkpoint")
+        except (json.JSONDecodeError, AttributeError):
+            ck = None
+        if ck:
+            folders.add(str(ck).replace("\\", "/").rsplit("/", 1)[0])
+    return len(folders) or None
+
+
 def _group_title(group: pd.DataFrame, spec: SuiteSpec) -> str:
     r = group.iloc[0]
     tasks = json.loads(r["tasks"]) if r["tasks"] else None
@@ -228,6 +243,9 @@ def report_suite(cfg: ReportConfig, spec: SuiteSpec, episodes: pd.DataFrame, run
             boards.append(board)
             for r in board.itertuples():
                 at, text = by_config.get((r.agent.split(" (")[0], r.config), (None, "not recorded"))
+                n_train = training_seeds(runs, str(r.run_ids).split(","))
+                if n_train:
+                    text += f", {n_train} training seed{'s' if n_train != 1 else ''}"
                 budgets[r.agent] = text
                 if at is not None:
                     budget_steps[r.agent] = at

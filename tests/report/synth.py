@@ -56,7 +56,7 @@ def build_db(path: Path, suites=("ml10", "procgen-smoke"), agents=tuple(QUALITY)
                                                 _episodes(spec, task, k * 100, rng, q * (k + 1) / len(train_points)),
                                                 env_steps=steps)
                         store.finish_run(rid)
-                    cfg = ({"ref": agent, "checkpoint": f"runs/{suite}/{agent}-small-seed0/checkpoint.pt"}
+                    cfg = ({"ref": agent, "checkpoint": f"runs/{suite}/{agent}-small-seed{seed}/checkpoint.pt"}
                            if trained else {"ref": agent})
                     for split in ("train", "test"):
                         rid = store.open_run(_manifest("evaluate", agent, suite, split, seed, trials, cfg))

@@ -115,3 +115,30 @@ def test_paths_inside_the_repository_are_written_relative():
     assert relative(doc) == {"checkpoint": "runs/ml10/amago2-small-seed0/checkpoint.pt", "n": 3,
                              "list": ["results/a.db", "/elsewhere/x"]}
     assert (Path(root) / "amago_bench").is_dir()
+
+
+def test_evaluation_seeds_of_one_checkpoint_are_one_training_seed():
+    """The demo evaluates one trained checkpoint with 3 evaluation seeds: a pipeline check (1
+    training seed), which the page's banner must say; 3 checkpoints of one recipe are 3."""
+    from amago_bench.report.page import pipeline_reasons
+    from amago_bench.report.writer import Section, training_seeds
+
+    def cfg(seed, name="checkpoint.pt"):
+        return json.dumps({"ref": "amago2", "checkpoint": f"runs/scale-probe/amago2-small-seed{seed}/{name}"})
+
+    runs = pd.DataFrame({"run_id": ["a", "b", "c", "d", "e"],
+                         "agent_config": [cfg(0), cfg(0), cfg(0), cfg(1, "checkpoint-5000.pt"), json.dumps({"ref": "random"})]})
+    assert training_seeds(runs, ["a", "b", "c"]) == 1
+    assert training_seeds(runs, ["a", "d"]) == 2
+    assert training_seeds(runs, ["e"]) is None
+
+    def section(budget):
+        head = [{"agent": "amago2", "rank": 1, "estimate": 0.9, "lower": 0.8, "upper": 1.0, "seeds": 3}]
+        return Section("scale-probe", "", groups=[{"main": True, "split": "test", "score": "normalised",
+                                                   "headline": head}], budgets={"amago2": budget})
+
+    assert pipeline_reasons([section("small budget, 10.2k steps, 1 training seed")]) == [
+        "scale-probe: 1 training seed (fewer than 3)"]
+    assert pipeline_reasons([section("small budget, 10.2k steps, 3 training seeds")]) == []
+    assert pipeline_reasons([section("smoke budget, 64 steps, 3 training seeds")]) == [
+        "scale-probe: smoke training budget"]
