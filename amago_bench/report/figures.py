@@ -370,7 +370,7 @@ def plot_split_boxes(df: pd.DataFrame, ax=None, ylabel: str = "2-episode return"
     agents = list(dict.fromkeys(list(df["agent"]) + ([a for a in reported["agent"]] if reported is not None else [])))
     present = set(df["split"]) | (set(reported["split"]) if reported is not None else set())
     splits = [s for s in ("train", "test") if s in present]
-    ax = ax if ax is not None else new_ax(max(5.0, 1.2 * len(agents) * len(splits) + 2), 4.2)
+    ax = ax if ax is not None else new_ax(min(10.0, max(5.0, 0.7 * len(agents) * len(splits) + 2)), 4.2)
     col = colours(agents)
     pos, data, cols, ticks = [], [], [], []
     for si, split in enumerate(splits):

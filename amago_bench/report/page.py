@@ -225,6 +225,15 @@ def pipeline_reasons(sections: Sequence) -> list[str]:
     return out
 
 
+def _grouped(reasons: list[str]) -> list[str]:
+    """``suite: why`` lines as one line per distinct why: ``why: suite, suite``."""
+    by: dict[str, list[str]] = {}
+    for r in reasons:
+        suite, _, why = r.partition(": ")
+        by.setdefault(why, []).append(suite)
+    return [f"{why}: {', '.join(suites)}" for why, suites in by.items()]
+
+
 def overview_frame(sections: Sequence, metric: str) -> tuple[pd.DataFrame, dict[str, dict], list[str]]:
     """One row per agent label, one column per suite: the headline metric of the suite's main
     group with its interval ("not run" where the agent has none). Returns (cells, links per
@@ -244,7 +253,7 @@ def overview_frame(sections: Sequence, metric: str) -> tuple[pd.DataFrame, dict[
             agents.append(h["agent"])
             cols[col][h["agent"]] = tables.interval(h["estimate"], h["lower"], h["upper"], h["seeds"])
             links[col][h["agent"]] = f"#suite-{_slug(s.suite)}"
-        notes.append(f"{s.suite}: {tables.SCORE_UNITS.get(g['score'], g['score'])} score")
+        notes.append((s.suite, tables.SCORE_UNITS.get(g["score"], g["score"])))
     agents = list(dict.fromkeys(agents))
     rows = [{"agent": a, **{c: v.get(a, "not run") for c, v in cols.items()}} for a in agents]
     df = pd.DataFrame(rows, columns=["agent", *cols])
@@ -256,7 +265,9 @@ def overview_frame(sections: Sequence, metric: str) -> tuple[pd.DataFrame, dict[
         mean = {a: pd.Series([tables.leading_number(df.loc[df["agent"] == a, c].iloc[0]) for c in cols]).mean()
                 for a in agents}
         df = df.sort_values("agent", key=lambda x: [(-lead[a], -(mean[a] if mean[a] == mean[a] else -1e9)) for a in x])
-    return df.reset_index(drop=True), links, notes
+    units = {u for _, u in notes}
+    text = ([f"{units.pop()} for every suite"] if len(units) == 1 else [f"{suite}: {u}" for suite, u in notes])
+    return df.reset_index(drop=True), links, text
 
 
 def _kv_table(d: dict) -> str:
@@ -386,8 +397,8 @@ def page_html(sections: Sequence, provenance: str, metric: str = "iqm", info: di
         banner = ('<div class="banner" id="pipeline-banner" role="note"><strong>Pipeline check, not a leaderboard'
                   "</strong>These results come from a smoke budget or fewer than "
                   f"{MIN_SEEDS} training seeds: they show the pipeline runs end to end, not which agent is better. "
-                  "Ranks and intervals here are not evidence.<ul>" + "".join(f"<li>{_e(r)}</li>" for r in reasons)
-                  + "</ul></div>")
+                  "Ranks and intervals here are not evidence.<ul>" + "".join(f"<li>{_e(r)}</li>" for r in
+                                                                           _grouped(reasons)) + "</ul></div>")
     ov, links, ov_notes = overview_frame(sections, metric)
     way = "min" if metric == "optimality-gap" else "max"
     name = tables.METRIC_NAMES.get(metric, metric)

@@ -179,7 +179,7 @@ def test_a_pipeline_check_says_so_on_the_first_screen(smoke_report, tmp_path):
         box = banner.bounding_box()
         assert box["y"] < SCREEN["height"] / 2
         text = banner.inner_text()
-        assert "Pipeline check" in text and "ml10: 1 training seed (fewer than 3)" in text
+        assert "Pipeline check" in text and "1 training seed (fewer than 3): ml10" in text
         # one seed: no interval anywhere, said so instead of a zero-width one
         cells = page.locator("#overview table tbody td").all_inner_texts()
         assert cells and all("n/a (1 seed)" in c for c in cells), cells
