@@ -176,7 +176,7 @@ def plot_task_scores(df: pd.DataFrame, ax=None, ylabel: str = "normalised score"
     ax.axvline(0.0, color="0.4", lw=0.8)
     if unit_lines:
         ax.axvline(1.0, color="0.4", lw=0.8, ls="--")
-    sane_limits(ax, "x", 0.0, 1.0)
+    sane_limits(ax, "x", 0.0, 100.0 if "%" in ylabel else 1.0)
     ax.set_xlabel(ylabel)
     ax.xaxis.set_ticks_position("both")
     ax.tick_params(axis="x", labeltop=len(tasks) > 15)

@@ -89,6 +89,9 @@ def test_degenerate_data_gets_sane_axes():
     ax = figures.plot_task_scores(zeros, ax=Figure().add_subplot())
     lo, hi = ax.get_xlim()
     assert lo <= 0.0 and hi >= 1.0  # all zero: a 0-1 scale, not -0.04..0.04
+    ax = figures.plot_task_scores(zeros, ax=Figure().add_subplot(), ylabel="success % (mean over trials)",
+                                  unit_lines=False)
+    assert ax.get_xlim()[0] <= 0.0 and ax.get_xlim()[1] >= 100.0  # a percentage: 0-100
     one = pd.DataFrame({"label": ["a seed 0"], "env_steps": [64], "estimate": [0.3], "lower": [0.3], "upper": [0.3]})
     ax = figures.plot_learning_curve(one, ax=Figure().add_subplot())
     assert ax.get_xlim()[0] == 0.0 and ax.get_xlim()[1] > 64  # one point at 64 steps: axis from 0, not 61..67
