@@ -182,12 +182,20 @@ def _stamp(out: str, command: str, seconds: float, cfg) -> None:
 
     from amago_bench.store import environment_versions, git_state
 
+    import datetime as dt
+
     commit, dirty = git_state()
-    doc = {"command": command, "wall_s_this_invocation": round(seconds, 1), "git_commit": commit, "git_dirty": dirty,
-           "python": platform.python_version(), "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
-           "versions": environment_versions(("torch", "gymnasium", "numpy", "popgym")),
-           "matrix": {"agents": list(cfg.agents), "suites": list(cfg.suites), "seeds": list(cfg.seeds),
-                      "budget": cfg.budget, "eval_trials_per_task": cfg.eval_trials_per_task,
-                      "tables": list(cfg.tables), "executor": cfg.executor}}
+    path = Path(out) / "run.json"
+    try:  # the report writer's run.json (its own command, version, UTC time) is kept and added to
+        doc = json.loads(path.read_text())
+    except (OSError, ValueError):
+        doc = {}
+    doc.update({"command": command, "wall_s_this_invocation": round(seconds, 1), "git_commit": commit,
+                "git_dirty": dirty, "utc": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "python": platform.python_version(), "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
+                "versions": environment_versions(("torch", "gymnasium", "numpy", "popgym")),
+                "matrix": {"agents": list(cfg.agents), "suites": list(cfg.suites), "seeds": list(cfg.seeds),
+                           "budget": cfg.budget, "eval_trials_per_task": cfg.eval_trials_per_task,
+                           "tables": list(cfg.tables), "executor": cfg.executor}})
     Path(out).mkdir(parents=True, exist_ok=True)
-    (Path(out) / "run.json").write_text(json.dumps(doc, indent=1))
+    path.write_text(json.dumps(doc, indent=1))
