@@ -146,18 +146,19 @@ def test_scale_resistant_losses_beat_scale_dependent_on_the_probe(probe_amago2, 
 @pytest.mark.slow
 def test_learns_popgym_repeat_previous_single_episode(tmp_path):
     """POPGym RepeatPreviousEasy (repeat the suit shown 3 steps earlier: pure memory), single task, one
-    episode per trial, at the small budget of the fidelity study (8 actors, 250 updates per 2,000
-    env steps, d_model 128; reports/fidelity/). Measured, normalised (random 0, expert 1), every
-    2,000 env steps (runs stopped after two evaluations >= 0.999): seed 0: 0.18 0.93 0.99 1.00 1.00;
-    seed 1: 0.09 0.52 0.91 1.00 1.00 1.00. The reference AMAGO's AMAGO-1 agent reaches >= 0.95 at
-    10,000 env steps on both seeds. The same agent with the paper's action-input critic head stays
-    near 0 (seed 0: 0.00 0.02 -0.01 -0.00 -0.00 through 10,000 env steps), as it did before at up
-    to 200k env steps and 30k updates on the 2-episode popgym27 protocol, which still does not learn
+    episode per trial, with the one POPGym setting of the small budget (issue 20: 8 actors, 250
+    updates per 2,000 env steps, d_model 128, tau 0.02, epsilon U(0, 1) x a scale annealed 1 -> 0.2
+    over 10k env steps; reports/fidelity/README.md, "One POPGym default"). Measured, normalised
+    (random 0, expert 1), every 2,000 env steps: seed 0: 0.10 0.29 0.53 0.87 0.997 1.00; seed 1:
+    0.12 0.65 0.98 1.00 1.00. The reference AMAGO's AMAGO-1 agent reaches >= 0.95 at 10,000 env steps
+    on both seeds. The same agent with the paper's action-input critic head stays near 0 (earlier
+    settings, seed 0: 0.00 0.02 -0.01 -0.00 -0.00 through 10,000 env steps), as it did at up to 200k
+    env steps and 30k updates on the 2-episode popgym27 protocol, which still does not learn
     (reports/fidelity/README.md, "One-shot protocol")."""
     pytest.importorskip("popgym")
     res = train("popgym-repeat-single", "amago2", "small", seed=0, runs_root=tmp_path, store=False, log=None, threads=1,
-                epochs=4)
-    assert res.env_steps == 8000  # 4 epochs, ~6 min on 1 thread
+                epochs=5)
+    assert res.env_steps == 10000  # 5 epochs, ~5-9 min on 1 thread
     assert max(e["normalised"] for e in res.eval_scores) >= 0.95, res.eval_scores
     assert res.eval_scores[-1]["normalised"] >= 0.9, res.eval_scores
 
@@ -182,8 +183,12 @@ def test_learns_popgym_position_only_cartpole_single_episode(tmp_path):
 def test_learns_popgym_memory_task_that_a_memoryless_agent_cannot(tmp_path):
     """POPGym PositionOnlyCartPoleEasy (cart position and pole angle only; the velocities must
     come from the history) under the popgym27 one-shot protocol (2 episodes, the first
-    unrewarded) at the small budget: 200k env steps, 10,000 updates, ~6-10 min each on 1 thread.
-    Measured with the per-action critic head (normalised, random 0, expert 1; evaluations every
+    unrewarded) at the small budget: 200k env steps, 10,000 updates. Since issue 20 the suite trains
+    with the one POPGym setting of the small budget (d_model 128 over 128 tokens, tau 0.02, epsilon
+    U(0, 1) x a scale annealed 1 -> 0.2 over 10k env steps); it has NOT been measured under that
+    setting yet (owed: scores and run time, expected several times the old ~6-10 min each). The
+    numbers below are from the earlier setting (d_model 64 over 32 tokens, tau 0.003, epsilon
+    annealed 1 -> 0.05 over 40k env steps). Measured with the per-action critic head (normalised, random 0, expert 1; evaluations every
     20k env steps), seed 0: -0.07 0.44 -0.03 0.71 0.80 0.74 0.89 0.99 0.21 1.00; with the earlier
     action-input head: seed 0 ended at 0.61, seed 1 at 0.79 (best 0.79). The same agent with the
     feed-forward (memoryless) trajectory encoder, seed 0: -0.07 0.10 0.11 0.12 0.11 0.12 0.13 0.15 0.11 0.18

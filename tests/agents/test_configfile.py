@@ -55,9 +55,11 @@ def test_layers_apply_family_then_suite_then_budget_then_budget_suite(tmp_path, 
         load(str(path))
 
 
-def test_fidelity_study_agent_files_load_and_the_cartpole_one_equals_the_default():
-    """reports/fidelity/ labels runs of configs/amago2-tau02-eps02.toml as the default on
-    popgym-cartpole-single: that stays true only while the two resolve to the same settings."""
+def test_fidelity_study_agent_files_load_and_reproduce_the_settings_their_rows_name():
+    """reports/fidelity/ labels runs of configs/amago2-tau02-eps02.toml and of the plain default made
+    before issue 20 as one setting on popgym-cartpole-single; configs/amago2-before-issue20.toml
+    reproduces that earlier default, and today's default is the one POPGym setting of issue 20 on
+    every POPGym suite (no per-task tau or exploration)."""
     import dataclasses
     from pathlib import Path
 
@@ -65,10 +67,19 @@ def test_fidelity_study_agent_files_load_and_the_cartpole_one_equals_the_default
     assert len(configs) >= 5
     for path in configs:
         load_amago2(str(path), suite="popgym-repeat-single", family="popgym", budget="small")
+    here = configs[0].parent
     suite = dict(suite="popgym-cartpole-single", family="popgym", budget="small")
-    default = dataclasses.asdict(load_amago2("amago2", **suite))
-    study = dataclasses.asdict(load_amago2(str(configs[0].parent / "amago2-tau02-eps02.toml"), **suite))
-    for d in (default, study):
+    before = dataclasses.asdict(load_amago2(str(here / "amago2-before-issue20.toml"), **suite))
+    study = dataclasses.asdict(load_amago2(str(here / "amago2-tau02-eps02.toml"), **suite))
+    for d in (before, study):
         d.pop("name"), d.pop("description", None)
-    assert study == default
-    assert default["loss"]["tau"] == 0.02 and default["train"]["explore_start"] == 0.2
+    assert study == before
+    assert before["loss"]["tau"] == 0.02 and before["train"]["explore_start"] == 0.2
+    repeat_before = load_amago2(str(here / "amago2-before-issue20.toml"), "popgym-repeat-single", "popgym", "small")
+    assert (repeat_before.loss.tau, repeat_before.train.explore_anneal_steps) == (0.003, 1_000_000)
+    for s in ("popgym-repeat-single", "popgym-cartpole-single", "popgym-cartpole-smoke", "popgym27"):
+        cfg = load_amago2("amago2", s, "popgym", "small")
+        t = cfg.train
+        assert (cfg.loss.tau, t.explore_start, t.explore_end, t.explore_anneal_steps, t.explore_randomize) == \
+            (0.02, 1.0, 0.2, 10_000, True), s
+        assert (cfg.model.d_model, cfg.model.context) == (128, 128), s
