@@ -37,10 +37,11 @@ def collect(runs: Path) -> pd.DataFrame:
         for ck in sorted((runs / suite).glob("*-small-seed*/checkpoint.pt")):
             data = read_checkpoint(ck)
             for e in data["extra"]["counters"]["eval_scores"]:
-                rows.append({"impl": LABEL, "agent": data["config"]["name"], "task": task, "seed": int(data["extra"]["seed"]),
+                name = data["config"]["name"]
+                rows.append({"impl": LABEL if name == "amago2" else name, "agent": name, "task": task, "seed": int(data["extra"]["seed"]),
                              "env_steps": int(e["env_steps"]), "wall_s": float(e["wall_s"]) - float(e.get("eval_s", 0.0)),
                              "normalised": float(e["normalised"])})
-    df = pd.DataFrame(rows).sort_values(["task", "seed", "env_steps"])
+    df = pd.DataFrame(rows).sort_values(["task", "impl", "seed", "env_steps"])
     DATA.mkdir(parents=True, exist_ok=True)
     df.to_csv(DATA / "popgym_default_curves.csv", index=False)
     return df
@@ -53,14 +54,14 @@ def _at(d: pd.DataFrame, steps: int) -> str:
 
 def reach_table(df: pd.DataFrame) -> str:
     """Markdown: per (task, seed) the first evaluation >= 0.95, the scores at 10k / 30k env steps, best, final."""
-    lines = [f"| task | seed | env steps to {THRESHOLD} | training wall s to {THRESHOLD} | at 10k | at 30k | best | "
-             "final (at env steps, training wall s) |", "|---|---|---|---|---|---|---|---|"]
-    for (task, seed), d in df.groupby(["task", "seed"], sort=False):
+    lines = [f"| task | setting | seed | env steps to {THRESHOLD} | training wall s to {THRESHOLD} | at 10k | at 30k | best | "
+             "final (at env steps, training wall s) |", "|---|---|---|---|---|---|---|---|---|"]
+    for (task, impl, seed), d in df.groupby(["task", "impl", "seed"], sort=False):
         hit = d[d["normalised"] >= THRESHOLD]
         steps = f"{hit['env_steps'].iloc[0]:,}" if len(hit) else f"not reached by {d['env_steps'].iloc[-1]:,}"
         wall = f"{hit['wall_s'].iloc[0]:,.0f}" if len(hit) else "-"
         last = d.iloc[-1]
-        lines.append(f"| {task} | {seed} | {steps} | {wall} | {_at(d, 10000)} | {_at(d, 30000)} | {d['normalised'].max():.2f} | "
+        lines.append(f"| {task} | {impl} | {seed} | {steps} | {wall} | {_at(d, 10000)} | {_at(d, 30000)} | {d['normalised'].max():.2f} | "
                      f"{last['normalised']:.2f} ({int(last['env_steps']):,}, {last['wall_s']:,.0f}) |")
     return "\n".join(lines) + "\n"
 
