@@ -223,7 +223,8 @@ def test_learns_point_nav_with_continuous_actions(tmp_path):
     seed 1 (first >= 0.8 at 62,400): 0.83 0.70 0.83 0.84 0.84 0.85 0.86 0.84 0.86 0.87 0.83
     The best open-loop walk to one fixed point scores 0.34, so >= 0.8 needs the rewards in context.
     The curves dip by up to 0.14 between neighbouring evaluations, so the test asks for the best
-    evaluation of the last 16,000 env steps (0.90 / 0.87 measured) and a looser bound on the last."""
+    evaluation of the last 16,000 env steps (0.90 / 0.87 measured) and a looser bound on the last.
+    This test passed in 28 min 07 s (seed 0 uninterrupted: same curve up to 63k, last 0.89 0.86 0.90)."""
     res = train("point-nav", "amago2", "small", seed=0, runs_root=tmp_path, store=False, log=None, threads=1)
     assert res.env_steps == 80000
     late = [e["normalised"] for e in res.eval_scores if e["env_steps"] >= 64000]

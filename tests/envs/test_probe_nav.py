@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import math
 import time
+import tomllib
 import warnings
+from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
@@ -15,8 +17,6 @@ import amago_bench  # noqa: F401  (registers the gym ids)
 from amago_bench.envs.probe import make_task_env, measure_point_nav, point_nav_goal
 from amago_bench.envs.trial import TrialEnv
 from amago_bench.suite import SuiteError, get_suite, parse_suite
-
-import tomllib
 
 
 @pytest.fixture(scope="module")
@@ -127,7 +127,7 @@ def test_thousands_of_env_steps_per_second(nav):
 
 
 def test_bad_kwargs_and_spaces_name_the_fix(nav):
-    text = open(nav.path, "rb").read().decode()
+    text = Path(nav.path).read_text()
     bad = parse_suite(tomllib.loads(text.replace("max_step = 0.1", "max_stride = 0.1")), "point-nav.toml")
     with pytest.raises(SuiteError, match=r"unknown point-nav kwargs 'max_stride'; valid: radius, arc_degrees, max_step"):
         TrialEnv(bad, "train").reset(seed=0)
