@@ -26,6 +26,8 @@ DATA = OUT / "data"
 SUITES = {"popgym-repeat-single": "RepeatPreviousEasy", "popgym-cartpole-single": "PositionOnlyCartPoleEasy"}
 THRESHOLD = 0.95
 LABEL = "one POPGym default (issue 20)"
+VARIANTS = {"amago2-popgym-anneal5k": "the default, scale annealed over 5k env steps"}
+"""Labels of the experiment agent files in reports/fidelity/configs/ run beside the default."""
 EARLIER = {"amago2": "per-suite settings (before issue 20)", "amago2-tau02-eps02": "per-suite settings (before issue 20)"}
 
 
@@ -38,7 +40,7 @@ def collect(runs: Path) -> pd.DataFrame:
             data = read_checkpoint(ck)
             for e in data["extra"]["counters"]["eval_scores"]:
                 name = data["config"]["name"]
-                rows.append({"impl": LABEL if name == "amago2" else name, "agent": name, "task": task, "seed": int(data["extra"]["seed"]),
+                rows.append({"impl": LABEL if name == "amago2" else VARIANTS.get(name, name), "agent": name, "task": task, "seed": int(data["extra"]["seed"]),
                              "env_steps": int(e["env_steps"]), "wall_s": float(e["wall_s"]) - float(e.get("eval_s", 0.0)),
                              "normalised": float(e["normalised"])})
     df = pd.DataFrame(rows).sort_values(["task", "impl", "seed", "env_steps"])
