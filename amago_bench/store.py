@@ -414,14 +414,22 @@ class ResultsStore:
         """Run ``body`` inside ``BEGIN IMMEDIATE ... COMMIT``, retried while the file is locked."""
 
         def run() -> Any:
+            if self._conn.in_transaction:  # left open by an earlier call that a signal cut short
+                self._conn.execute("ROLLBACK")
             self._conn.execute("BEGIN IMMEDIATE")
             try:
                 out = body(self._conn)
+                self._conn.execute("COMMIT")
+                return out
             except BaseException:
-                self._conn.execute("ROLLBACK")
+                # A signal (Ctrl-C, SIGTERM) can land anywhere here, even after COMMIT: roll back only
+                # an open transaction, and never let the rollback hide the original error.
+                if self._conn.in_transaction:
+                    try:
+                        self._conn.execute("ROLLBACK")
+                    except sqlite3.Error:
+                        pass
                 raise
-            self._conn.execute("COMMIT")
-            return out
 
         return self._retry(run)
 

@@ -78,13 +78,21 @@ DEBUG_ENV = "AMAGO_BENCH_DEBUG"
 
 
 class Terminated(KeyboardInterrupt):
-    """SIGTERM: stop like Ctrl-C (runs are marked interrupted), exit 128 + the signal's number."""
+    """SIGTERM or SIGINT: stop like Ctrl-C (runs are marked interrupted), exit 128 + the signal's number."""
 
-    signum = 15
+    def __init__(self, signum: int) -> None:
+        super().__init__()
+        self.signum = signum
 
 
-def _sigterm(signum, frame):  # a polite kill
-    raise Terminated()
+#: The signal this process received, if any: an interruption that surfaced as another error (SQLite
+#: reports one that lands inside a query as "interrupted") still exits as the interruption it was.
+_RECEIVED: dict[str, int | None] = {"signum": None}
+
+
+def _on_signal(signum, frame):  # Ctrl-C or a polite kill
+    _RECEIVED["signum"] = signum
+    raise Terminated(signum)
 
 
 def _one_line(exc: BaseException) -> tuple[str, int]:
@@ -111,11 +119,12 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     debug = bool(args.debug) or os.environ.get(DEBUG_ENV, "") not in ("", "0")
+    _RECEIVED["signum"] = None
     try:
-        signal.signal(signal.SIGTERM, _sigterm)
+        signal.signal(signal.SIGTERM, _on_signal)
         # Ctrl-C stops a run as an interruption even when the shell started us with SIGINT ignored
         # (background jobs of non-interactive shells): finished work is kept, the run is marked.
-        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGINT, _on_signal)
     except ValueError:
         pass  # not the main thread
     try:
@@ -124,6 +133,10 @@ def main(argv: list[str] | None = None) -> int:
         print("amago-bench: interrupted; finished work is stored, re-run the same command to resume", file=sys.stderr)
         return 128 + (exc.signum if isinstance(exc, Terminated) else int(signal.SIGINT))
     except Exception as exc:
+        if _RECEIVED["signum"] is not None and not debug:  # the interruption surfaced as another error
+            print("amago-bench: interrupted; finished work is stored, re-run the same command to resume",
+                  file=sys.stderr)
+            return 128 + int(_RECEIVED["signum"])
         if debug:
             raise
         msg, code = _one_line(exc)
