@@ -21,6 +21,7 @@ from amago_bench.evaluate import evaluate
 from amago_bench.policy import BUILTIN_AGENTS, EnvSpec, load_agent
 from amago_bench.agents import UNTRAINED_AGENTS
 from amago_bench.rollout import call_agent
+from amago_bench.agents.checkpoint import refuse_folder
 from amago_bench.journal import open_store
 from amago_bench.limits import MAX_NUM_ENVS, MAX_SEEDS, MAX_TRIALS_PER_TASK, check_count
 from amago_bench.store import RunManifest
@@ -59,10 +60,7 @@ def agent_and_config(agent_ref: str, checkpoint: str | None) -> tuple[Any, dict[
         ck = Path(checkpoint)
         if not ck.exists():
             raise UserError(f"--checkpoint {ck} does not exist; train one with `amago-bench train` or fix the path")
-        if ck.is_dir():
-            found = sorted(ck.rglob("checkpoint.pt"))
-            raise UserError(f"--checkpoint {ck} is a folder; pass the checkpoint file itself"
-                            + (f", e.g. {found[0]}" if found else " (a checkpoint.pt that `amago-bench train` wrote)"))
+        refuse_folder(ck)
         kwargs["checkpoint"] = str(ck)
         config["checkpoint"] = str(ck.resolve())
         config["checkpoint_sha256"] = _sha256(ck)

@@ -72,10 +72,7 @@ class CheckpointFormat:
         import torch
 
         path = Path(path)
-        if path.is_dir():
-            found = sorted(path.rglob("checkpoint.pt"))
-            raise CheckpointError(f"--checkpoint {path} is a folder; pass the checkpoint file itself"
-                                  + (f", e.g. {found[0]}" if found else " (a checkpoint.pt that `amago-bench train` wrote)"))
+        refuse_folder(path)
         if not path.is_file():
             raise CheckpointError(f"checkpoint {path} does not exist; train one with "
                                   f"`amago-bench train --suite S --agent {self.train_agent}`")
@@ -156,6 +153,14 @@ def rng_state(rng: np.random.Generator) -> dict[str, Any]:
 
 def set_rng_state(rng: np.random.Generator, state: dict[str, Any]) -> None:
     rng.bit_generator.state = state
+
+
+def refuse_folder(path: Path) -> None:
+    """A ``--checkpoint`` that names a folder: say so, with a checkpoint found inside it."""
+    if path.is_dir():
+        found = sorted(path.rglob("checkpoint.pt"))
+        raise CheckpointError(f"--checkpoint {path} is a folder; pass the checkpoint file itself"
+                              + (f", e.g. {found[0]}" if found else " (a checkpoint.pt that `amago-bench train` wrote)"))
 
 
 def _first_line(exc: BaseException) -> str:
