@@ -21,7 +21,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "report",
         help="write tables (md/csv/tex), figures (PNG/SVG) and a leaderboard page (HTML) from the results database",
         description="Reads the results database and writes, into --out: index.html (the leaderboard page: every "
-        "suite, sortable tables with 95%% CIs, each row's manifest, the figures; works opened from disk), and per "
+        "suite, sortable tables with 95% CIs, each row's manifest, the figures; works opened from disk), and per "
         "suite <suite>/leaderboard.* (IQM, mean, median, optimality gap per comparable group), <suite>/comparison.* "
         "(measured beside the papers' reported numbers, each with its budget) and the figures, plus README.md "
         "saying what produced each. A suite without results is skipped with a note.",

@@ -40,3 +40,22 @@ def test_an_option_without_help_text_shows_its_default():
     text = p.format_help()
     assert "(default: 0)" in text
     assert "--flag" in text and "(default: False)" not in text
+
+
+def test_every_help_renders_without_doubled_percent_signs():
+    """`amago-bench [COMMAND ...] --help` exits 0 for every (sub)command, and no text shows a
+    literal '%%' (argparse only %-formats help strings, so '95%%' in a description is printed as is)."""
+    import subprocess
+    import sys
+
+    paths = [path for path, _ in _parsers(build_parser())]
+    assert len(paths) > 15
+    bad = []
+    for path in paths:
+        run = subprocess.run([sys.executable, "-m", "amago_bench", *path, "--help"],
+                             capture_output=True, text=True, timeout=60)
+        assert run.returncode == 0, (path, run.stderr)
+        assert run.stdout.startswith("usage: amago-bench"), (path, run.stdout[:200])
+        if "%%" in run.stdout:
+            bad.append(" ".join(path) or "(top level)")
+    assert not bad, f"'%%' shown in the --help of: {bad}"
