@@ -585,46 +585,68 @@ class PerActionCritics(CriticEnsemble):
         pick = actions.reshape(1, M, K, G, 1, 1).expand(C, M, K, G, 1, O)
         return q[:, :, None].expand(C, M, K, G, self.A, O).gather(4, pick)[:, :, :, :, 0].reshape(C, B, L, K, G, O)
 
+    def _blocks(self) -> tuple[tuple[torch.Tensor, ...], tuple[torch.Tensor, ...]]:
+        """The last layer split into per-action blocks: A weights (C, H, O) and A biases (C, 1, O)
+        (views; unbind's backward stacks their gradients in one step)."""
+        C, H, _ = self.out.weight.shape
+        return (self.out.weight.reshape(C, H, self.A, -1).unbind(2), self.out.bias.reshape(C, 1, self.A, -1).unbind(2))
+
+    def _grouped(self, z: torch.Tensor, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The replay action's outputs with gradients, in action order: z (C, M, H), actions (B, L)
+        long -> (outputs (C, M, G, O) of the rows sorted by action, the sort order (M,)). Rows are
+        grouped by action (one gather of z, then contiguous splits) and each group meets only its
+        action's block of the last layer, so no other action's outputs are computed."""
+        C, M, H = z.shape
+        a = actions.reshape(-1)
+        order = torch.argsort(a, stable=True)
+        counts = torch.bincount(a, minlength=self.A).tolist()
+        weights, biases = self._blocks()
+        g_term = self.horizon.reshape(1, -1, 1) * self.gamma_in  # (C, G, H), as _g_term
+        G = g_term.shape[1]
+        parts = []
+        for act, zg in enumerate(z[:, order].split(counts, 1)):
+            if counts[act]:
+                u = F.leaky_relu(zg[:, :, None, :] + g_term[:, None], LEAKY_SLOPE)  # (C, n, G, H)
+                parts.append(torch.baddbmm(biases[act], u.reshape(C, -1, H), weights[act]).reshape(C, counts[act], G, -1))
+        return torch.cat(parts, 1), order
+
     def head_shared(self, z: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
         """The replay action's outputs with gradients, z (C, B*L, H), actions (B, L) long ->
-        (C, B, L, G, O), without computing the other actions' outputs: rows are grouped by
-        action and each group meets only its action's block of the last layer. Runs in the
-        parameters' precision (also under mixed precision, like the action-input head)."""
+        (C, B, L, G, O), without computing the other actions' outputs (see :meth:`_grouped`).
+        Runs in the parameters' precision (also under mixed precision, like the action-input head)."""
         C, M, H = z.shape
         B, L = actions.shape
-        weight = self.out.weight.reshape(C, H, self.A, -1)  # (C, H, A, O)
-        bias = self.out.bias.reshape(C, 1, self.A, -1)
         with torch.autocast(z.device.type, enabled=False):
-            g_term = self.horizon.reshape(1, -1, 1) * self.gamma_in  # (C, G, H), as _g_term
-            u = self._hidden(z.to(weight.dtype), g_term.to(weight.dtype), 0, M)
-            G = u.shape[2]
-            a = actions.reshape(-1)
-            order = torch.argsort(a, stable=True)
-            counts = torch.bincount(a, minlength=self.A).tolist()
-            parts = []
-            for act, rows in enumerate(order.split(counts)):
-                if len(rows):
-                    q = torch.baddbmm(bias[:, :, act], u[:, rows].reshape(C, -1, H), weight[:, :, act])
-                    parts.append(q.reshape(C, len(rows), G, -1))
+            q, order = self._grouped(z.to(self.out.weight.dtype), actions)
             inverse = torch.empty_like(order)
             inverse[order] = torch.arange(M, device=order.device)
-            return torch.cat(parts, 1)[:, inverse].reshape(C, B, L, G, -1)
+            return q[:, inverse].reshape(C, B, L, q.shape[2], -1)
 
     def twohot_shared(self, z: torch.Tensor, actions: torch.Tensor, target: torch.Tensor,
                       decode) -> tuple[torch.Tensor, torch.Tensor]:
         """As :meth:`CriticEnsemble.twohot_shared`: cross-entropy (C, B, L, G) with gradients and
-        decoded values (C, B, L, G) without, both from :meth:`head_shared`'s outputs."""
-        q = self.head_shared(z, actions)  # (C, B, L, G, O)
-        ce = -(target[None].to(q.dtype) * q.log_softmax(-1)).sum(-1)
-        with torch.no_grad():
-            values = decode(q.detach()).float()
-        return ce, values
+        decoded values (C, B, L, G) without, both from the outputs of :meth:`_grouped`, taken in
+        action order (the target is sorted to match) and put back in token order at the end."""
+        C, M, H = z.shape
+        B, L = actions.shape
+        with torch.autocast(z.device.type, enabled=False):
+            q, order = self._grouped(z.to(self.out.weight.dtype), actions)  # (C, M, G, O) in action order
+            G = q.shape[2]
+            t = target.reshape(M, G, -1)[order].to(q.dtype)
+            ce_sorted = -(t[None] * q.log_softmax(-1)).sum(-1)  # (C, M, G)
+            with torch.no_grad():
+                values_sorted = decode(q.detach()).float()
+            inverse = torch.empty_like(order)
+            inverse[order] = torch.arange(M, device=order.device)
+            return ce_sorted[:, inverse].reshape(C, B, L, G), values_sorted[:, inverse].reshape(C, B, L, G)
 
     @torch.no_grad()
     def values(self, z: torch.Tensor, actions: torch.Tensor, decode, idx: torch.Tensor | None = None) -> torch.Tensor:
-        """Scalar values without gradients: every action's outputs are computed chunk by chunk,
-        the asked actions' outputs gathered and decoded. z (C, B*L, H), actions (B, L, K, G)
-        long -> (C, B, L, K, G)."""
+        """Scalar values without gradients, chunk by chunk: z (C, B*L, H), actions (B, L, K, G)
+        long -> (C, B, L, K, G). A few actions per token (the TD target's K = 1, the actor's
+        baseline samples): the (token, sample, gamma) pairs are grouped by action and each group
+        meets only its action's block of the last layer. Many (K >= A / 4, e.g. every action):
+        every action's outputs are computed once per (token, gamma) and the asked ones gathered."""
         p = self._params(idx, True)
         C, M, H = z.shape
         B, L, K, G = actions.shape
@@ -632,13 +654,31 @@ class PerActionCritics(CriticEnsemble):
         O = p["out.weight"].shape[-1] // self.A
         acts = actions.reshape(M, K, G)
         out = torch.empty(C, M, K, G, device=z.device, dtype=torch.float32)
-        step = _chunk_rows(M, C * G * self.A * O)
+        if 4 * K >= self.A:
+            step = _chunk_rows(M, C * G * self.A * O)
+            for s in range(0, M, step):
+                e = min(M, s + step)
+                q = self._every_action(self._hidden(z, g_term, s, e), p).reshape(C, -1, O)  # (C, m*G*A, O)
+                row = (torch.arange(e - s, device=z.device)[:, None, None] * G + torch.arange(G, device=z.device)) * self.A
+                q = q[:, (row + acts[s:e]).reshape(-1)]  # the asked actions' outputs (C, m*K*G, O)
+                out[:, s:e] = decode(q).float().reshape(C, e - s, K, G)
+            return out.reshape(C, B, L, K, G)
+        weights = p["out.weight"].reshape(C, H, self.A, O).unbind(2)
+        biases = p["out.bias"].reshape(C, 1, self.A, O).unbind(2)
+        step = _chunk_rows(M, C * G * H * (K + 1))
         for s in range(0, M, step):
             e = min(M, s + step)
-            q = self._every_action(self._hidden(z, g_term, s, e), p).reshape(C, -1, O)  # (C, m*G*A, O)
-            row = (torch.arange(e - s, device=z.device)[:, None, None] * G + torch.arange(G, device=z.device)) * self.A
-            q = q[:, (row + acts[s:e]).reshape(-1)]  # the asked actions' outputs (C, m*K*G, O)
-            out[:, s:e] = decode(q).float().reshape(C, e - s, K, G)
+            u = self._hidden(z, g_term, s, e).reshape(C, -1, H)  # (C, m*G, H): row i*G + g
+            a = acts[s:e].reshape(-1)  # pair (i, k, g) -> its action
+            row = (torch.arange(e - s, device=z.device)[:, None, None] * G + torch.arange(G, device=z.device)[None, None]).expand(e - s, K, G).reshape(-1)
+            order = torch.argsort(a, stable=True)
+            counts = torch.bincount(a, minlength=self.A).tolist()
+            parts = [torch.baddbmm(biases[act], u.index_select(1, rows), weights[act])
+                     for act, rows in enumerate(row[order].split(counts)) if counts[act]]
+            vals = decode(torch.cat(parts, 1)).float()  # (C, m*K*G) in action order
+            chunk = torch.empty(C, a.shape[0], device=z.device, dtype=torch.float32)
+            chunk[:, order] = vals
+            out[:, s:e] = chunk.reshape(C, e - s, K, G)
         return out.reshape(C, B, L, K, G)
 
 

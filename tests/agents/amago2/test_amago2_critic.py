@@ -83,6 +83,27 @@ def test_values_equal_decoded_head(cls, kind, subset, chunk):
     assert torch.allclose(fast.double(), plain.double(), rtol=1e-6, atol=1e-6)  # values() returns float32
 
 
+@pytest.mark.parametrize("k", [1, 3])
+def test_per_action_values_of_few_samples_among_many_actions_equal_decoded_head(k, chunk):
+    """K < A / 4 (the TD target's one sample, the baseline's three, of 13 actions): the pairs are
+    grouped by action instead of computing every action; the values must not change."""
+    torch.manual_seed(5)
+    shapes = shapes_from_spaces(gym.spaces.Box(-1, 1, (5,)), gym.spaces.Discrete(13), 8, 2)
+    critics = PerActionCritics(D, shapes, CFG, 16).double()
+    twohot = TwoHot(16, 1e3).double()
+    g = torch.Generator().manual_seed(6)
+    h = torch.randn(B, L, D, dtype=torch.float64, generator=g)
+    a = _actions(shapes, (B, L, k, len(CFG.gammas)), g)
+    a[0, 0] = 12  # one token where every sample and gamma asks for the same action
+    for idx in (None, torch.tensor([2, 0])):
+        with torch.no_grad():
+            z = critics.trunk(h, idx)
+            fast = critics.values(z, a, twohot.decode, idx)
+            plain = twohot.decode(critics.head(z, a, idx))
+        assert fast.shape == (CFG.critics if idx is None else 2, B, L, k, len(CFG.gammas))
+        assert torch.allclose(fast.double(), plain.double(), rtol=1e-6, atol=1e-6)
+
+
 def _plain_per_action(critics: PerActionCritics, h: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
     """The per-action critic written out one (critic, token, gamma) at a time:
     out block of action a applied to leaky(W2 leaky(W1 h + b1) + b2 + gamma_row * symlog(1/(1-gamma)))."""
