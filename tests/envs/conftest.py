@@ -1,28 +1,9 @@
-"""Shared env fixtures: one Meta-World goal cache per test session (ML45 takes ~30 s to build)."""
+"""Shared env fixtures: the Meta-World goal lists of the session (ML45 takes ~30 s to build; the cache
+folder, ``metaworld_cache``, is in tests/conftest.py)."""
 
 from __future__ import annotations
 
-import os
-
 import pytest
-
-
-@pytest.fixture(scope="session")
-def metaworld_cache(tmp_path_factory):
-    """Point the Meta-World goal cache at a fresh folder for the whole session.
-
-    A fresh folder keeps tests independent of a user's ~/.cache and makes the first use of
-    each benchmark really build it; later uses in the session hit the in-process cache.
-    """
-    pytest.importorskip("metaworld")
-    path = tmp_path_factory.mktemp("metaworld-cache")
-    old = os.environ.get("AMAGO_BENCH_CACHE")
-    os.environ["AMAGO_BENCH_CACHE"] = str(path)
-    yield path
-    if old is None:
-        os.environ.pop("AMAGO_BENCH_CACHE", None)
-    else:
-        os.environ["AMAGO_BENCH_CACHE"] = old
 
 
 @pytest.fixture(scope="session")
