@@ -1,4 +1,4 @@
-"""The paper's experiments as data: ``amago_bench/data/paper/experiments.toml``.
+"""The paper's experiments as data: ``results/paper/experiments.toml``.
 
 Each :class:`Experiment` is one table or figure of the AMAGO-2 paper: the suite, our agent
 configs, the seeds, the training budget in env steps, the env-step counts at which the paper

@@ -34,9 +34,11 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from amago_bench.errors import UserError
+from amago_bench.resources import default_db, repo_root
 
-#: The CLI's ``--db`` default.
-DEFAULT_DB = Path(__file__).resolve().parent.parent / "results" / "amago-bench.db"
+#: The CLI's ``--db`` default: the checkout's results/amago-bench.db, or for an installed package
+#: results/amago-bench.db under the current folder.
+DEFAULT_DB = default_db()
 #: Marks our files (``PRAGMA application_id``): "amgb".
 APPLICATION_ID = 0x616D6762
 #: Statuses a run can have.
@@ -137,8 +139,11 @@ def _now() -> str:
 
 @functools.lru_cache(maxsize=1)
 def git_state() -> tuple[str | None, bool | None]:
-    """(commit, dirty) of the checkout the package runs from; (None, None) outside git."""
-    repo = Path(__file__).resolve().parent.parent
+    """(commit, dirty) of the checkout the package runs from; (None, None) outside git or for an
+    installed package (whose folder may sit inside someone else's repository)."""
+    repo = repo_root()
+    if repo is None:
+        return None, None
     try:
         commit = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10)
         if commit.returncode != 0:

@@ -1,6 +1,6 @@
 """Suites as data: frozen task/suite specs, the TOML loader and the registry.
 
-A suite file under ``amago_bench/data/suites/`` says everything the harness needs to build and score a
+A suite file under ``suites/`` says everything the harness needs to build and score a
 multi-task suite: which tasks, how their native envs are made, how a k-episode trial runs,
 the unified observation/action layout, the train/test seed ranges and the reference scores
 used for normalisation. Nothing here imports a benchmark package.
@@ -47,7 +47,7 @@ class ReferenceScore:
     source: str = ""
     """Where the numbers come from (paper, table, or the command that measured them)."""
     low_measured: bool = False
-    """True when ``low`` comes from ``amago_bench/data/reference/<suite>-random.json``."""
+    """True when ``low`` comes from ``suites/reference/<suite>-random.json``."""
 
     def normalise(self, value: float) -> float:
         """(value - low) / (high - low); NaN when an end is unknown."""
@@ -95,7 +95,7 @@ class TrialSpec:
 
 @dataclass(frozen=True)
 class SuiteSpec:
-    """A whole suite, as loaded from ``amago_bench/data/suites/<name>.toml``."""
+    """A whole suite, as loaded from ``suites/<name>.toml``."""
 
     name: str
     family: str

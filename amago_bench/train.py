@@ -1,6 +1,6 @@
 """Training runs, whatever the agent: dispatch to the agent's trainer, and what every trainer shares.
 
-Each trainable agent config (a TOML file in ``amago_bench/data/agents/``) names its ``kind``;
+Each trainable agent config (a TOML file in ``baselines/``) names its ``kind``;
 :data:`amago_bench.agents.TRAINERS` maps the kind to the trainer function that lives with the
 agent (``agents/amago2/trainer.py``, ``agents/rl2_ppo/trainer.py``). :func:`train` resolves the
 suite and the config, then dispatches. What the trainers share lives here: the run directory,

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-GOOD_SUITE = (ROOT / "amago_bench/data/suites/scale-probe.toml").read_text()
+GOOD_SUITE = (ROOT / "suites/scale-probe.toml").read_text()
 
 
 def _cli(args: list[str], cwd: Path) -> subprocess.CompletedProcess:

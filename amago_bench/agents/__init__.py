@@ -1,6 +1,6 @@
 """The agents: which agent configs exist, what kind each is, and which trainer trains it.
 
-Agent configs are TOML files shipped in ``amago_bench/data/agents/``. Each names its ``kind``
+Agent configs are TOML files shipped in ``baselines/``. Each names its ``kind``
 (or extends a config that does; the default is ``amago2``), and :data:`TRAINERS` maps a kind to
 its trainer. Nothing here imports torch: listing agents stays instant.
 
@@ -41,7 +41,7 @@ class AgentConfigError(UserError, ValueError):
 
 def agent_config_files() -> dict[str, Path]:
     """Config name -> file, for every shipped agent config."""
-    return {p.stem: p for p in sorted(data_dir("agents").glob("*.toml"))}
+    return {p.stem: p for p in sorted(data_dir("baselines").glob("*.toml"))}
 
 
 def config_kind(agent: str) -> str:
@@ -85,7 +85,7 @@ def config_path(agent: str, directory: Path | None = None) -> Path:
             raise AgentConfigError(f"agent config file {agent} does not exist; give a path to a .toml file "
                                    f"or a config name (`amago-bench agents` lists them)")
         return p
-    directory = directory or data_dir("agents")
+    directory = directory or data_dir("baselines")
     path = directory / f"{agent}.toml"
     if not path.is_file():
         known = sorted(q.stem for q in directory.glob("*.toml"))

@@ -45,7 +45,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="measure uniform-random reference scores for a suite and store them with provenance",
         description="Runs the uniform random agent on every task (both splits) and writes <suite>-random.json, "
         "the low end of normalisation for suites that say low = \"measured\", into the reference data folder: "
-        "amago_bench/data/reference in a source checkout, else $AMAGO_BENCH_DATA/reference or "
+        "suites/reference in a source checkout, else $AMAGO_BENCH_DATA/reference or "
         "~/.local/share/amago-bench/reference (normalisation reads that folder before the shipped files).",
     )
     p.add_argument("--suite", required=True)

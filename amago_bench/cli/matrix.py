@@ -21,7 +21,7 @@ REPRODUCE_SUITES = {
     "small": ("scale-probe", "popgym27", "procgen-easy5", "atari10", "babyai", "ml10"),
 }
 #: The compute budgets reproduce takes; ``paper`` runs the paper's own experiments
-#: (amago_bench/data/paper/experiments.toml) instead of a suite list.
+#: (results/paper/experiments.toml) instead of a suite list.
 REPRODUCE_BUDGETS = ("smoke", "small", "paper")
 #: Evaluation trials per task of each checkpoint, per budget (reproduce).
 REPRODUCE_TRIALS = {"smoke": 2, "small": 16, "paper": 32}
@@ -72,7 +72,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--suites", nargs="+", default=None, help="only these suites (default: the budget's suites)")
     p.add_argument("--agents", nargs="+", default=None, help=f"only these agents (default: {' '.join(PAPER_AGENTS)})")
     p.add_argument("--table", nargs="+", default=None, dest="tables",
-                   help="--budget paper: only these of the paper's tables (see amago_bench/data/paper/experiments.toml; "
+                   help="--budget paper: only these of the paper's tables (see results/paper/experiments.toml; "
                         "default: all)")
     p.add_argument("--out", default=None, help="report folder (default: reports/paper-<budget>)")
     _common(p, seeds=None, trials=None)

@@ -14,7 +14,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "train",
         help="train an agent config (amago2, a loss variant, rl2-ppo-gru) on a suite; re-run to resume",
         description="Epochs of collect / update / evaluate / checkpoint with the trainer of the config's kind. "
-        "Agent configs are files in amago_bench/data/agents/ (`amago-bench agents` lists them); "
+        "Agent configs are files in baselines/ (`amago-bench agents` lists them); "
         "budgets: smoke (seconds), small (minutes on a CPU), paper. "
         "Run directory: <runs>/<suite>/<agent>-<budget>-seed<N>/ (checkpoint.pt, replay/, tb/, metrics.csv); "
         "evaluation episodes go to the results database with the env steps so far. "

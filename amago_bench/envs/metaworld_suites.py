@@ -34,7 +34,7 @@ METAWORLD_V3_TASKS: tuple[str, ...] = (
 ML1_PREFIX = "ml1-"
 
 #: The part of every Meta-World ML suite that is the same for ml1-*, ml10 and ml45
-#: (amago_bench/data/suites/ml10.toml and ml45.toml spell the same values out as data).
+#: (suites/ml10.toml and ml45.toml spell the same values out as data).
 _ML_COMMON: dict[str, Any] = {
     "family": "metaworld",
     "packages": ["metaworld"],

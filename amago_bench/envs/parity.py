@@ -33,9 +33,10 @@ from typing import Any, Iterable
 
 import numpy as np
 
+from amago_bench.resources import default_reports_dir
 from amago_bench.suite import Split, SuiteError, SuiteSpec, get_suite
 
-REPORTS_DIR = Path(__file__).resolve().parent.parent.parent / "reports" / "parity"
+REPORTS_DIR = default_reports_dir() / "parity"
 BACKENDS = ("official", "envpool")
 
 
@@ -294,7 +295,7 @@ def _provenance(suite: SuiteSpec, n_trials: int, seed: int, split: str) -> dict[
 
 def _relative(path: str) -> str:
     try:
-        return str(Path(path).resolve().relative_to(REPORTS_DIR.parent.parent))
+        return str(Path(path).resolve().relative_to(REPORTS_DIR.resolve().parent.parent))
     except ValueError:
         return path
 

@@ -1,4 +1,4 @@
-"""The numbers the papers report, as data: one loader over ``amago_bench/data/paper/*.csv``.
+"""The numbers the papers report, as data: one loader over ``results/paper/*.csv``.
 
 Each CSV file is one source table or figure (its stem is the ``table`` id); each row is one
 reported number with its source, its tag (``T`` seen as text, ``D`` read off a figure) and
@@ -123,7 +123,7 @@ def _parse_row(raw: dict, path: Path, line: int, known_suites: set[str] | None) 
 def load_reported(directory: Path | None = None, known_suites: set[str] | None = None) -> pd.DataFrame:
     """Every reported number, one row each: the :class:`Reported` fields as columns.
 
-    Reads every ``*.csv`` under ``directory`` (default: the shipped ``data/paper``). A
+    Reads every ``*.csv`` under ``directory`` (default: the shipped ``results/paper``). A
     malformed row raises :class:`PaperDataError` naming its file and line; the same number
     given twice (same table, suite, split, agent, task, metric, attempt, budget) is refused.
     """

@@ -1,4 +1,4 @@
-"""AMAGO-2 configuration: frozen dataclasses, and agent configs as data in ``amago_bench/data/agents/*.toml``.
+"""AMAGO-2 configuration: frozen dataclasses, and agent configs as data in ``baselines/*.toml``.
 
 A config file has four tables (``[model]``, ``[loss]``, ``[optim]``, ``[train]``) whose keys are
 the fields below, plus per-suite and per-budget overrides layered as every agent config's (see
@@ -171,7 +171,7 @@ _TABLES: dict[str, type] = {"model": ModelConfig, "loss": LossConfig, "optim": O
 
 def load_config(agent: str, suite: str = "", family: str = "", budget: str = "paper", directory: Path | None = None,
                 _seen: tuple[str, ...] = ()) -> AgentConfig:
-    """Resolve ``amago_bench/data/agents/<agent>.toml`` for one suite and budget into an :class:`AgentConfig`."""
+    """Resolve ``baselines/<agent>.toml`` for one suite and budget into an :class:`AgentConfig`."""
     check_budget(budget)
     path = config_path(agent, directory)
     raw = read_config(path)

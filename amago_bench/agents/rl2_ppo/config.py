@@ -1,4 +1,4 @@
-"""RL^2-PPO configuration: frozen dataclasses, read from ``amago_bench/data/agents/rl2-ppo-gru.toml``.
+"""RL^2-PPO configuration: frozen dataclasses, read from ``baselines/rl2-ppo-gru.toml``.
 
 The file has ``kind = "rl2-ppo"`` and four tables (``[model]``, ``[ppo]``, ``[optim]``,
 ``[train]``) whose keys are the fields below; overrides apply in the same order as for every
@@ -122,7 +122,7 @@ _TABLES: dict[str, type] = {"model": ModelConfig, "ppo": PPOConfig, "optim": Opt
 
 def load_config(agent: str = "rl2-ppo-gru", suite: str = "", family: str = "", budget: str = "paper",
                 directory: Path | None = None) -> RL2Config:
-    """Resolve ``amago_bench/data/agents/<agent>.toml`` (``kind = "rl2-ppo"``) for one suite and budget."""
+    """Resolve ``baselines/<agent>.toml`` (``kind = "rl2-ppo"``) for one suite and budget."""
     check_budget(budget)
     path = config_path(agent, directory)
     raw = read_config(path)
