@@ -62,6 +62,12 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="which agents to time, one after the other in this run (default: all)")
     p.add_argument("--device", default="cpu", help="torch device (cpu, cuda, ...)")
     p.add_argument("--contexts", type=int, nargs="+", default=[16, 128, 512], help="amago2: context lengths to time")
+    p.add_argument("--reference-python", default=None, metavar="PYTHON",
+                   help="amago2: also time the reference AMAGO's own update beside ours at equal trainable parameters "
+                   "(per-action head vs its `agent`, action-input head vs its `multitask`), run by this Python of a "
+                   "virtual environment holding the reference (default: not run)")
+    p.add_argument("--reference-rounds", type=int, default=2,
+                   help="interleaved rounds of that comparison (default: 2)")
     p.add_argument("--out", default=None,
                    help="write the results as JSON: amago2's to this file, each other agent's beside it as "
                    "<stem>.<agent>.json (default: print only)")

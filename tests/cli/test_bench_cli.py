@@ -81,3 +81,51 @@ def test_bench_agent_passes_its_flags_to_main(capsys, monkeypatch):
 def test_parity_refuses_a_suite_without_envpool(capsys):
     code, _, err = run(capsys, "parity", "--suite", "scale-probe")
     assert code == 2 and "official, envpool" in err
+
+
+def _fake_reference_python(tmp_path, seconds: float):
+    """An executable standing in for the reference's Python: it reads reference_update.py's flags
+    and writes that script's JSON layout (trainable parameters grow with --d_model)."""
+    import sys
+
+    fake = tmp_path / "refpython"
+    fake.write_text(f"""#!{sys.executable}
+import json, sys
+argv = sys.argv[2:]
+flag = lambda name: argv[argv.index(name) + 1]
+d = int(flag("--d_model"))
+json.dump({{"params": {{"trainable_total (optimizer)": 1000 * d}}, "timing": {{"median_s": {seconds}}},
+           "agent_type": flag("--agent_type")}}, open(flag("--json"), "w"))
+""")
+    fake.chmod(0o755)
+    return fake
+
+
+def test_bench_agent_side_by_side_with_the_reference_pairs_rounds_and_ratios(tmp_path, monkeypatch):
+    import amago_bench.agents.amago2.bench as bench
+
+    monkeypatch.setattr(bench, "PAIRS", (("per-action", 16, "agent", 16), ("action-input", 16, "multitask", 16)))
+    monkeypatch.setattr(bench, "BATCH", 2)
+    monkeypatch.setattr(bench, "SEQ", 8)
+    rows = bench.side_by_side(str(_fake_reference_python(tmp_path, 5.0)), threads=1, reps=1, rounds=2)
+    assert [(r["round"], r["reference"]) for r in rows] == [(1, "`agent`, d_model 16"), (1, "`multitask`, d_model 16"),
+                                                           (2, "`agent`, d_model 16"), (2, "`multitask`, d_model 16")]
+    for r in rows:
+        assert r["reference_parameters"] == 16000 and r["reference_update_s"] == 5.0
+        assert r["ours_parameters"] > 0 and 0 < r["ours_update_s"] < 5.0
+        assert r["speedup"] == pytest.approx(5.0 / r["ours_update_s"])
+    table = bench.format_side_by_side(rows, 1)
+    assert "ref/ours" in table and "parameters differ by" in table  # a tiny model is not within 1% of 16,000
+
+
+def test_bench_agent_refuses_a_reference_python_that_cannot_run(capsys, tmp_path):
+    code, _, err = run(capsys, "bench", "agent", "--agents", "amago2", "--reference-python", str(tmp_path / "nope"))
+    assert code == 2 and "--reference-python" in err and "virtual environment" in err
+    broken = tmp_path / "broken"
+    broken.write_text("#!/bin/sh\necho 'ModuleNotFoundError: No module named amago' >&2\nexit 1\n")
+    broken.chmod(0o755)
+    import amago_bench.agents.amago2.bench as bench
+    from amago_bench.errors import UserError
+
+    with pytest.raises(UserError, match="No module named amago"):
+        bench.time_reference_update(str(broken), "agent", 16, 1, 1)

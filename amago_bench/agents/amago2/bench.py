@@ -6,6 +6,11 @@ Acting: 8 parallel envs; the cache holds ``c`` tokens, then one more step is tim
 against one full forward pass over the ``c + 1`` tokens (recompute). Update: one gradient
 step (loss, backward, AdamW, Polyak) on a batch of 24 sequences x 128 tokens, in fp32 and with
 bf16 autocast (the `optim.precision` setting; the device's default is reported first).
+
+With ``--reference-python``: the same update on POPGym-shaped data (30-dim observations,
+Discrete(26), 24 x 128, fp32) side by side with the reference AMAGO's own training step
+(reference_update.py, run by the reference's Python), at trainable parameter counts within 1%
+(PAIRS), in interleaved rounds, so the ratio is rerunnable by anyone with the reference installed.
 """
 
 from __future__ import annotations
@@ -14,7 +19,10 @@ import json
 import os
 import platform
 import statistics
+import subprocess
+import tempfile
 import time
+from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
@@ -24,10 +32,14 @@ from amago_bench.agents.amago2.config import AgentConfig, ModelConfig
 from amago_bench.agents.amago2.learner import Learner, pick_device, set_threads
 from amago_bench.agents.amago2.losses import Batch
 from amago_bench.agents.amago2.model import shapes_from_spaces
+from amago_bench.errors import UserError
 
 TARGETS = {"update_s": 0.48, "act_ms_at_128": 4.5, "flat_ratio_512_vs_16": 1.5}
 REFERENCE = {"update_s": 0.72, "act_ms_at_128": 6.7}
 N_ENVS, BATCH, SEQ = 8, 24, 128
+PAIRS = (("per-action", 240, "agent", 256), ("action-input", 296, "multitask", 256))
+"""(our critic head, our d_model, the reference's agent type, its d_model): trainable parameter
+counts within 1% (3 layers, 8 heads, d_ff = 4 x d_model on both sides)."""
 
 
 def _sync(dev: torch.device) -> None:
@@ -130,6 +142,70 @@ def run(device: str = "cpu", contexts: list[int] | None = None, quick: bool = Fa
     }
 
 
+def time_update(d_model: int, critic_head: str, reps: int) -> dict[str, Any]:
+    """Our update (loss, backward, clipping, AdamW, Polyak) on 24 x 128 POPGym-shaped tokens,
+    fp32, CPU, at the given size and critic head: median seconds and trainable parameters."""
+    torch.set_flush_denormal(True)
+    model = ModelConfig(d_model=d_model, d_ff=4 * d_model, layers=3, heads=8, context=SEQ, critic_head=critic_head)
+    learner = Learner(AgentConfig(model=model), shapes_from_spaces(gym.spaces.Box(-1, 1, (30,)), gym.spaces.Discrete(26), 1024, 1))
+    g = torch.Generator().manual_seed(0)
+    act = torch.randint(0, 26, (BATCH, SEQ), generator=g)
+    batch = Batch(obs=torch.randn(BATCH, SEQ, 30, generator=g), prev_action=act.roll(1, 1), prev_reward=torch.randn(BATCH, SEQ, generator=g),
+                  time=torch.rand(BATCH, SEQ, 3, generator=g), action=act, reward=torch.randn(BATCH, SEQ, generator=g),
+                  done=torch.zeros(BATCH, SEQ), valid=torch.ones(BATCH, SEQ, dtype=torch.bool))
+    learner.update(batch)
+    return {"update_s": _time(lambda: learner.update(batch), reps, torch.device("cpu")),
+            "parameters": sum(p.numel() for p in learner.model.parameters())}
+
+
+def time_reference_update(python: str, agent_type: str, d_model: int, threads: int, reps: int) -> dict[str, Any]:
+    """The reference's own training step, run by its Python: median seconds and the trainable
+    parameters its optimiser updates (target networks excluded, as ours)."""
+    script = Path(__file__).with_name("reference_update.py")
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "ref.json"
+        cmd = [python, str(script), "--agent_type", agent_type, "--d_model", str(d_model), "--d_ff", str(4 * d_model),
+               "--layers", "3", "--heads", "8", "--threads", str(threads), "--reps", str(reps), "--json", str(out)]
+        env = dict(os.environ, TORCHDYNAMO_DISABLE="1", OMP_NUM_THREADS=str(threads), WANDB_MODE="disabled")
+        done = subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=tmp)
+        if done.returncode or not out.exists():
+            tail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
+            raise UserError(f"the reference's update timing failed ({' '.join(cmd[:2])}): {tail[0]}; "
+                            "--reference-python must be the Python of a virtual environment holding the reference AMAGO "
+                            "(UT-Austin-RPL/amago) and its dependencies")
+        r = json.loads(out.read_text())
+    params = next(v for k, v in r["params"].items() if k.startswith("trainable_total"))
+    return {"update_s": float(r["timing"]["median_s"]), "parameters": int(params)}
+
+
+def side_by_side(python: str, threads: int, reps: int, rounds: int) -> list[dict[str, Any]]:
+    """Every pair of PAIRS, ours then the reference's, in ``rounds`` interleaved rounds (drift of a
+    shared machine shows up as a difference between rounds): one row per (pair, round)."""
+    rows = []
+    for rnd in range(1, rounds + 1):
+        for head, d_ours, ref_type, d_ref in PAIRS:
+            ours = time_update(d_ours, head, reps)
+            ref = time_reference_update(python, ref_type, d_ref, threads, reps)
+            rows.append({"round": rnd, "ours": f"{head} head, d_model {d_ours}", "reference": f"`{ref_type}`, d_model {d_ref}",
+                         "ours_parameters": ours["parameters"], "reference_parameters": ref["parameters"],
+                         "ours_update_s": ours["update_s"], "reference_update_s": ref["update_s"],
+                         "speedup": ref["update_s"] / ours["update_s"]})
+    return rows
+
+
+def format_side_by_side(rows: list[dict[str, Any]], threads: int) -> str:
+    lines = [f"update time beside the reference AMAGO (24 x 128 POPGym-shaped tokens, 26 actions, fp32, {threads} threads, "
+             "median per round)",
+             f"{'round':>5}  {'ours':<26} {'params':>10} {'s':>7}   {'reference':<22} {'params':>10} {'s':>7}  {'ref/ours':>8}"]
+    for r in rows:
+        gap = abs(r["ours_parameters"] / r["reference_parameters"] - 1)
+        flag = "" if gap <= 0.01 else f"  (parameters differ by {gap:.1%})"
+        lines.append(f"{r['round']:>5}  {r['ours']:<26} {r['ours_parameters']:>10,} {r['ours_update_s']:>7.3f}   "
+                     f"{r['reference']:<22} {r['reference_parameters']:>10,} {r['reference_update_s']:>7.3f}  "
+                     f"{r['speedup']:>7.2f}x{flag}")
+    return "\n".join(lines)
+
+
 def format_table(r: dict[str, Any]) -> str:
     c = r["config"]
     lines = [
@@ -161,7 +237,19 @@ def format_table(r: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def check_reference_python(python: str | None, rounds: int) -> None:
+    """Refuse a --reference-python that cannot run, before anything is timed."""
+    if python is None:
+        return
+    if not (Path(python).is_file() and os.access(python, os.X_OK)):
+        raise UserError(f"--reference-python {python}: no such executable; give the python of the virtual environment "
+                        "that holds the reference AMAGO (for example /work/ref/venv/bin/python)")
+    if rounds < 1:
+        raise UserError(f"--reference-rounds {rounds}: give 1 or more")
+
+
 def main(args: Any) -> int:
+    check_reference_python(getattr(args, "reference_python", None), int(getattr(args, "reference_rounds", 2)))
     set_threads(getattr(args, "threads", None))  # given, else OMP_NUM_THREADS, else min(2, cpu count)
     devices = [args.device] if getattr(args, "device", None) not in (None, "", "auto") else ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
     results = []
@@ -170,6 +258,14 @@ def main(args: Any) -> int:
         print(format_table(r))
         print()
         results.append(r)
+    ref_py = getattr(args, "reference_python", None)
+    if ref_py:
+        threads = torch.get_num_threads()
+        reps = 3 if getattr(args, "quick", False) else 5
+        rows = side_by_side(ref_py, threads, reps, int(getattr(args, "reference_rounds", 2)))
+        print(format_side_by_side(rows, threads))
+        print()
+        results[0]["reference_side_by_side"] = rows
     if getattr(args, "out", None):
         with open(args.out, "w") as f:
             json.dump(results if len(results) > 1 else results[0], f, indent=2)

@@ -1,5 +1,9 @@
 """Time one full training update of the *reference* AMAGO agent (UT-Austin-RPL/amago @ 2d85600).
 
+Run by the reference's own Python (its virtual environment), never imported by amago-bench:
+`amago-bench bench agent --reference-python REF_PYTHON` starts it beside our update timing, at
+equal trainable parameter counts (amago_bench/agents/amago2/bench.py). It prints one JSON line.
+
 Builds the agent exactly the way examples/03_popgym_suite.py does (same cli_utils.switch_* helpers,
 same gin bindings, same create_experiment_from_cli -> amago.Experiment with learning_rate=1e-4,
 grad_clip=1.0, lr_warmup_steps=2000), except:
@@ -18,7 +22,7 @@ One update == amago.experiment.Experiment.train_step(batch, log_step=False)
 optimizer.step, lr_schedule.step).  Timed with time.perf_counter (CPU, fp32).
 
 Usage:
-  /work/ref/venv/bin/python time_ref_update.py --agent_type agent|multitask --d_model 256 \
+  REF_PYTHON reference_update.py --agent_type agent|multitask --d_model 256 \
       --d_ff 1024 --layers 3 --heads 8 --threads 2 --reps 10 --json out.json
 """
 
