@@ -7,7 +7,10 @@ Ids (namespace ``amago_bench``, all version 0)::
     amago_bench/trial-v0            any suite given as ``suite=`` (a name :func:`~amago_bench.suite.get_suite` knows, or a .toml path)
 
 Keyword arguments of ``gym.make``: ``split`` (``"train"`` or ``"test"``; default ``"train"``, or
-for a task id the split the task is in) and ``backend`` (default: the suite's). For example::
+for a task id the split the task is in: :func:`default_split`) and ``backend`` (default: the
+suite's). ``amago-bench evaluate`` defaults to ``"test"`` instead: a script that builds an env to
+train on gets the training split, a score gets the held-out one (README: "Train on a suite with
+SB3"). ``amago-bench ids`` lists every id with its default split. For example::
 
     import amago_bench, gymnasium as gym
     env = gym.make("amago_bench/popgym27-v0", split="test")
@@ -64,6 +67,7 @@ def make_trial_env(
     from amago_bench.envs.base import package_installed
     from amago_bench.envs.base import MissingPackageError
     from amago_bench.envs.trial import TrialEnv
+    from amago_bench.installation import pip_install
     from amago_bench.suite import SuiteError, get_suite
 
     if suite is None:
@@ -71,14 +75,22 @@ def make_trial_env(
                          f"(a name from `amago-bench suites` or a path to a suite .toml)")
     spec = get_suite(suite)
     if split is None:
-        split = "test" if task is not None and spec.task(task).split == "test" else "train"
+        split = default_split(spec, task)
     missing = [p for p in spec.packages if not package_installed(p)]
     if missing:
         raise MissingPackageError(
             f"suite {spec.name!r} needs the Python package(s) {', '.join(missing)}, which are not installed; "
-            f"install with: pip install 'amago-bench[{spec.extra}]' (or pip install -e '.[{spec.extra}]' in a checkout)"
+            f"install with: {pip_install(spec.extra)}"
         )
     return TrialEnv(spec, split=split, task=task, backend=backend)  # type: ignore[arg-type]
+
+
+def default_split(spec, task: str | None = None) -> str:
+    """The split ``gym.make`` builds without ``split=``: :data:`~amago_bench.suite.TRAIN_SPLIT`, or for
+    an id pinned to a task that is only in the test split, ``"test"``."""
+    from amago_bench.suite import TRAIN_SPLIT
+
+    return "test" if task is not None and spec.task(task).split == "test" else TRAIN_SPLIT
 
 
 def shipped_ids() -> dict[str, dict[str, Any]]:

@@ -25,7 +25,7 @@ from amago_bench.agents.checkpoint import refuse_folder
 from amago_bench.journal import open_store
 from amago_bench.limits import MAX_NUM_ENVS, MAX_SEEDS, MAX_TRIALS_PER_TASK, check_count
 from amago_bench.store import RunManifest
-from amago_bench.suite import SuiteSpec, get_suite
+from amago_bench.suite import EVAL_SPLIT, SuiteSpec, get_suite
 
 #: Built-in agents that take no checkpoint.
 UNTRAINED: tuple[str, ...] = tuple(UNTRAINED_AGENTS)
@@ -39,7 +39,7 @@ class EvalRequest:
     suite: str
     agent: str = "random"
     checkpoint: str | None = None
-    split: str = "test"
+    split: str = EVAL_SPLIT
     seeds: tuple[int, ...] = (0,)
     trials_per_task: int = 4
     tasks: tuple[str, ...] | None = None

@@ -219,7 +219,11 @@ def load_agent(ref: str, **kwargs: Any) -> Agent:
                     sys.path.insert(0, cwd)
             mod = importlib.import_module(mod_name)
     except ImportError as exc:
-        raise AgentLoadError(f"cannot import module {mod_name!r} for agent {ref!r}: {exc}") from exc
+        from amago_bench.installation import missing_package_hint
+
+        hint = missing_package_hint(exc.name) if isinstance(exc, ModuleNotFoundError) else None
+        raise AgentLoadError(f"cannot import module {mod_name!r} for agent {ref!r}: {exc}"
+                             + (f"; {hint}" if hint else "")) from exc
     except UserError:
         raise
     except Exception as exc:  # the user's module itself fails to import (SyntaxError, NameError...)

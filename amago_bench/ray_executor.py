@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from amago_bench.errors import UserError
+from amago_bench.installation import pip_install
 from amago_bench.journal import JOURNAL_SUFFIX, replay
 from amago_bench.train import format_clock
 
@@ -39,7 +40,7 @@ def _import_ray() -> Any:
     try:
         import ray
     except ImportError:
-        raise UserError("--executor ray needs Ray: pip install 'amago-bench[ray]' (or run with --executor local)") from None
+        raise UserError(f"--executor ray needs Ray: {pip_install('ray')} (or run with --executor local)") from None
     return ray
 
 

@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from amago_bench.errors import UserError
+from amago_bench.installation import upgrade_hint
 from amago_bench.resources import default_db, repo_root
 
 #: The CLI's ``--db`` default: the checkout's results/amago-bench.db, or for an installed package
@@ -372,7 +373,7 @@ class ResultsStore:
                              f"(application_id {app_id:#x}, tables: {shown}); pass another --db")
         if version > SCHEMA_VERSION:
             raise StoreError(f"{self.path} has schema version {version}, newer than this amago-bench "
-                             f"(knows up to {SCHEMA_VERSION}); upgrade amago-bench (`pip install -U -e .`)")
+                             f"(knows up to {SCHEMA_VERSION}); upgrade amago-bench ({upgrade_hint()})")
 
     def _migrate(self, target: int) -> None:
         def run() -> None:

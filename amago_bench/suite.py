@@ -25,6 +25,13 @@ RefKind = Literal["random-expert", "human", "min-max", "random-oracle", "none"]
 TrialScore = Literal["return", "success"]
 
 SPLITS: tuple[Split, ...] = ("train", "test")
+#: The split ``amago-bench evaluate`` scores when none is given: the held-out tasks (where a suite
+#: has them) and the held-out seed range, the split results are ranked on.
+EVAL_SPLIT: Split = "test"
+#: The split ``gym.make`` builds when none is given: the one to train on, so a training script that
+#: does not say never sees the tasks and seeds it will be scored on. (A task id of a task that is
+#: only in the test split builds that split.)
+TRAIN_SPLIT: Split = "train"
 REF_KINDS: tuple[str, ...] = ("random-expert", "human", "min-max", "random-oracle", "none")
 TRIAL_SCORES: tuple[str, ...] = ("return", "success")
 
@@ -104,7 +111,7 @@ class SuiteSpec:
     packages: tuple[str, ...]
     """Python modules the suite needs (import names)."""
     extra: str
-    """The pip extra that installs them: ``pip install -e '.[<extra>]'``."""
+    """The pip extra that installs them (:func:`amago_bench.installation.pip_install` names the command)."""
     trial: TrialSpec
     observation: Mapping[str, Any]
     """Unified observation layout (see :func:`amago_bench.envs.spaces.space_from_spec`)."""

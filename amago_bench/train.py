@@ -32,6 +32,7 @@ from amago_bench.agents import TRAINERS, config_kind
 from amago_bench.agents.distributed import SINGLE, Ranks, data_parallel, rank_seed
 from amago_bench.errors import UserError
 from amago_bench.evaluate import Job, evaluate
+from amago_bench.installation import import_optional, pip_install
 from amago_bench.suite import SuiteSpec, get_suite
 
 CHECKPOINT_NAME = "checkpoint.pt"
@@ -79,7 +80,7 @@ def train(suite: str | SuiteSpec, agent: str = "amago2", budget: str = "small", 
     spec = suite if isinstance(suite, SuiteSpec) else get_suite(suite)
     kind = config_kind(agent)
     mod_name, fn = TRAINERS[kind].split(":")
-    trainer: Callable[..., TrainResult] = getattr(importlib.import_module(mod_name), fn)
+    trainer: Callable[..., TrainResult] = getattr(import_optional(mod_name, f"training {agent!r}"), fn)
     with data_parallel(ddp, kwargs.get("device")) as ranks:
         if ranks is SINGLE:
             return trainer(spec, agent=agent, budget=budget, seed=seed, **kwargs)
@@ -392,7 +393,7 @@ class TrainingRun:
 
                 self.writer = SummaryWriter(str(self.out / "tb"))
             except ImportError:
-                self.log("tensorboard is not installed; metrics go to metrics.csv only (pip install -e '.[agent]')")
+                self.log("tensorboard is not installed; metrics go to metrics.csv only ({pip_install('agent')})")
 
     @property
     def to_train(self) -> bool:

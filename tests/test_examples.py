@@ -1,4 +1,5 @@
-"""examples/: the heuristic agent through the CLI, and the SB3 training script end to end (tiny budget)."""
+"""amago_bench/examples/: the heuristic agent through the CLI, and the SB3 training script end to end (tiny
+budget), both as the installed package's modules, from a folder outside the checkout."""
 
 from __future__ import annotations
 
@@ -22,12 +23,15 @@ def _evaluate_json(capsys, *argv) -> list[dict]:
     return json.loads(capsys.readouterr().out)
 
 
+EXAMPLES = ROOT / "amago_bench" / "examples"
+
+
 def test_heuristic_is_optimal_on_scale_probe_by_module_and_by_path(capsys, tmp_path, monkeypatch):
-    monkeypatch.chdir(ROOT)  # `examples.heuristic` resolves from the current folder, no PYTHONPATH
-    rows = _evaluate_json(capsys, "--agent", "examples.heuristic:WinStayLoseShift", "--db", str(tmp_path / "a.db"))
+    monkeypatch.chdir(tmp_path)  # the package's module, from any folder
+    rows = _evaluate_json(capsys, "--agent", "amago_bench.examples.heuristic:WinStayLoseShift",
+                          "--db", str(tmp_path / "a.db"))
     assert len(rows) == 4 and all(r["normalised"] == pytest.approx(1.0) for r in rows)  # every reward scale
-    monkeypatch.chdir(tmp_path)
-    rows = _evaluate_json(capsys, "--agent", f"{ROOT / 'examples' / 'heuristic.py'}:WinStayLoseShift",
+    rows = _evaluate_json(capsys, "--agent", f"{EXAMPLES / 'heuristic.py'}:WinStayLoseShift",
                           "--db", str(tmp_path / "b.db"))
     assert all(r["normalised"] == pytest.approx(1.0) for r in rows)
 
@@ -37,7 +41,7 @@ def test_train_sb3_script_trains_both_and_scores_them_with_the_cli(tmp_path):
     db = tmp_path / "r.db"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.run(
-        [sys.executable, str(ROOT / "examples" / "train_sb3.py"), "--suite", "scale-probe", "--env-steps", "256",
+        [sys.executable, "-m", "amago_bench.examples.train_sb3", "--suite", "scale-probe", "--env-steps", "256",
          "--num-envs", "2", "--n-steps", "64", "--batch-size", "64", "--eval-trials", "2", "--out", "models",
          "--db", str(db)],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
@@ -52,3 +56,13 @@ def test_train_sb3_script_trains_both_and_scores_them_with_the_cli(tmp_path):
     assert sorted(runs["agent"]) == ["sb3-ppo", "sb3-recurrent-ppo"]
     assert set(runs["status"]) == {"finished"} and set(runs["split"]) == {"test"}
     assert len(episodes) == 2 * 4 * 2 * 2  # agents x tasks x trials x episodes
+
+
+def test_train_sb3_without_sb3_exits_2_naming_the_install_command(capsys, monkeypatch):
+    from amago_bench.examples import train_sb3
+
+    monkeypatch.setitem(sys.modules, "sb3_contrib", None)
+    assert train_sb3.main(["--algo", "recurrent_ppo"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("train_sb3: error: --algo recurrent_ppo needs the Python package 'sb3_contrib'")
+    assert err.endswith(f"install with: pip install -e '{ROOT}[sb3]'") and "\n" not in err

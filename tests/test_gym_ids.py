@@ -121,5 +121,5 @@ def test_missing_package_fails_at_make_naming_the_extra(tmp_path):
     raw = raw.replace('extra = ""', 'extra = "xyz"')
     path = tmp_path / "needs-pkg.toml"
     path.write_text(raw.replace('name = "scale-probe"', 'name = "needs-pkg"'))
-    with pytest.raises(MissingPackageError, match=r"no_such_pkg_xyz.*amago-bench\[xyz\]"):
+    with pytest.raises(MissingPackageError, match=r"no_such_pkg_xyz.*install with: pip install -e '\S+\[xyz\]'"):
         gym.make(GENERIC_ID, suite=str(path))

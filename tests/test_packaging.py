@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import shutil
 import site
+import json
 import subprocess
 import sys
 import time
@@ -121,33 +122,45 @@ def installed(wheel, tmp_path_factory):
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV", "AMAGO_BENCH_DATA")}
     env.update(PATH=f"{venv / 'bin'}{os.pathsep}{env.get('PATH', '')}", XDG_DATA_HOME=str(root / "xdg"),
                OMP_NUM_THREADS="1")
-    return {"venv": venv, "py": py, "site": fresh_site, "cwd": cwd, "env": env, "root": root}
+    return {"venv": venv, "py": py, "site": fresh_site, "cwd": cwd, "env": env, "root": root, "wheel": wheel}
 
 
 def _run(inst, *argv) -> subprocess.CompletedProcess:
     return subprocess.run(list(argv), cwd=inst["cwd"], env=inst["env"], capture_output=True, text=True, timeout=300)
 
 
-def test_installed_wheel_runs_suites_evaluate_calibrate_and_gym_make(installed):
+def test_installed_wheel_runs_suites_ids_evaluate_calibrate_and_gym_make(installed):
+    """The README's pip path, first half: from a folder outside the checkout, with nothing but the wheel."""
     t0 = time.perf_counter()
     inst = installed
+    assert not inst["cwd"].is_relative_to(ROOT)
     probe = _run(inst, str(inst["py"]), "-c",
                  "import amago_bench, amago_bench.resources as r; print(amago_bench.__file__); "
-                 "print(r.in_source_checkout()); print(r.writable_data_dir('reference'))")
+                 "print(r.in_source_checkout()); print(r.writable_data_dir('reference')); print(r.data_dir('suites'))")
     assert probe.returncode == 0, probe.stderr
-    file, in_checkout, writable = probe.stdout.split("\n")[:3]
+    file, in_checkout, writable, suites_dir = probe.stdout.split("\n")[:4]
     assert Path(file).is_relative_to(inst["site"]), f"imported {file}, not the wheel's copy"
     assert in_checkout == "False" and Path(writable) == inst["root"] / "xdg" / "amago-bench" / "reference"
+    assert Path(suites_dir) == inst["site"] / "amago_bench" / "suites"
 
     suites = _run(inst, "amago-bench", "suites")
     assert suites.returncode == 0, suites.stderr
     assert "scale-probe" in suites.stdout and "popgym27" in suites.stdout and "invalid" not in suites.stdout
+    agents = _run(inst, "amago-bench", "agents")
+    assert agents.returncode == 0 and "dep-dep-clipped" in agents.stdout and "rl2-ppo-gru" in agents.stdout
 
-    ev = _run(inst, "amago-bench", "evaluate", "--suite", "scale-probe", "--agent", "random",
-              "--trials-per-task", "2", "--num-envs", "2", "--no-progress", "--db", "r.db")
+    ids = _run(inst, "amago-bench", "ids", "--suite", "scale-probe")
+    assert ids.returncode == 0, ids.stderr
+    assert "amago_bench/scale-probe.bandit-x10000-v0" in ids.stdout
+
+    # the README's example agent by module, and the default database: under the current folder
+    ev = _run(inst, "amago-bench", "evaluate", "--suite", "scale-probe", "--agent",
+              "amago_bench.examples.heuristic:WinStayLoseShift", "--trials-per-task", "2", "--num-envs", "2",
+              "--no-progress", "--json")
     assert ev.returncode == 0, ev.stderr
-    assert "bandit-x10000" in ev.stdout and "mean over tasks" in ev.stdout
-    assert (inst["cwd"] / "r.db").is_file()
+    assert [round(r["normalised"], 6) for r in json.loads(ev.stdout)] == [1.0] * 4
+    assert (inst["cwd"] / "results" / "amago-bench.db").is_file()
+    assert not list(inst["venv"].rglob("*.db")), "a database was written inside the venv"
 
     cal = _run(inst, "amago-bench", "calibrate", "--suite", "scale-probe", "--trials-per-task", "2", "--seeds", "0",
                "--num-envs", "2")
@@ -158,4 +171,41 @@ def test_installed_wheel_runs_suites_evaluate_calibrate_and_gym_make(installed):
     gym = _run(inst, str(inst["py"]), "-c", "import amago_bench, gymnasium as gym; "
                "print(gym.make('amago_bench/scale-probe.bandit-x1-v0').reset(seed=0)[1]['task'])")
     assert gym.returncode == 0 and gym.stdout.strip() == "bandit-x1", gym.stderr
+
+    # a missing package's hint names this install: the wheel file pip installed from, with the extra
+    hint = _run(inst, str(inst["py"]), "-c", "import sys; sys.modules['ale_py'] = None\n"
+                "from amago_bench.cli import main; sys.exit(main(['evaluate', '--suite', 'atari10-smoke']))")
+    assert hint.returncode == 2 and hint.stderr.count("\n") == 1, hint.stderr
+    assert hint.stderr.strip().endswith(f"install with: pip install '{inst['wheel']}[atari]'"), hint.stderr
     print(f"installed-wheel checks: {time.perf_counter() - t0:.1f} s")
+
+
+def test_installed_wheel_trains_at_the_smoke_budget_scores_the_checkpoint_and_reports(installed):
+    """The README's pip path, second half: train, evaluate the checkpoint, report, and the SB3 example."""
+    t0 = time.perf_counter()
+    inst = installed
+    tr = _run(inst, "amago-bench", "train", "--suite", "scale-probe", "--agent", "amago2", "--budget", "smoke",
+              "--threads", "1")
+    assert tr.returncode == 0, tr.stderr
+    ckpt = "runs/scale-probe/amago2-smoke-seed0/checkpoint.pt"
+    assert f"--checkpoint {ckpt}" in tr.stdout and (inst["cwd"] / ckpt).is_file()
+    ev = _run(inst, "amago-bench", "evaluate", "--suite", "scale-probe", "--agent", "amago2", "--checkpoint", ckpt,
+              "--trials-per-task", "2", "--num-envs", "2", "--no-progress")
+    assert ev.returncode == 0, ev.stderr
+    heuristic = _run(inst, "amago-bench", "evaluate", "--suite", "scale-probe", "--agent",  # stored by the test above
+                     "amago_bench.examples.heuristic:WinStayLoseShift", "--trials-per-task", "2", "--num-envs", "2",
+                     "--no-progress")
+    assert heuristic.returncode == 0, heuristic.stderr
+    rep = _run(inst, "amago-bench", "report", "--suite", "scale-probe", "--out", "reports/scale-probe", "--format",
+               "md,html")
+    assert rep.returncode == 0, rep.stderr
+    out = inst["cwd"] / "reports" / "scale-probe"
+    board = (out / "scale-probe" / "leaderboard.md").read_text()
+    assert "amago2" in board and "win-stay-lose-shift" in board and "smoke budget" in board, board
+    print(board)
+    assert (out / "index.html").is_file() and "results/paper/" in (out / "README.md").read_text()
+    sb3 = _run(inst, str(inst["py"]), "-m", "amago_bench.examples.train_sb3", "--algo", "ppo", "--env-steps", "128",
+               "--num-envs", "2", "--n-steps", "64", "--batch-size", "64", "--eval-trials", "1")
+    assert sb3.returncode == 0, sb3.stderr[-2000:]
+    assert (inst["cwd"] / "runs" / "sb3" / "ppo-scale-probe.zip").is_file()
+    print(f"installed-wheel training checks: {time.perf_counter() - t0:.1f} s")

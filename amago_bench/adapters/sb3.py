@@ -37,6 +37,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from amago_bench.errors import UserError
+from amago_bench.installation import pip_install
 from amago_bench.policy import EnvSpec, Step
 
 
@@ -169,7 +170,7 @@ def load_model(checkpoint: str | Path, algorithm: str = "auto", device: str = "c
         algo_cls = getattr(__import__(module, fromlist=[cls]), cls)
     except ImportError as exc:
         raise SB3AdapterError(f"loading a {cls} checkpoint needs {module.replace('_', '-')} "
-                              f"({exc}); install with: pip install 'amago-bench[sb3]'") from exc
+                              f"({exc}); install with: {pip_install('sb3')}") from exc
     try:
         model = algo_cls.load(path, device=device)
     except (KeyError, ValueError, RuntimeError, TypeError) as exc:

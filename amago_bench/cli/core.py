@@ -9,12 +9,24 @@ from pathlib import Path
 
 from amago_bench.cli.common import add_db
 from amago_bench.errors import UserError
+from amago_bench.suite import EVAL_SPLIT, SPLITS, TRAIN_SPLIT
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("suites", help="list suites: task counts, packages, installed or not")
     p.add_argument("--tasks", metavar="SUITE", help="list the tasks of one suite with their reference scores")
     p.set_defaults(func=cmd_suites)
+
+    p = sub.add_parser(
+        "ids", help="list the Gymnasium ids of every shipped suite and task, with the split gym.make builds by default",
+        description="After `import amago_bench`, gym.make(ID, split=..., backend=...) builds any of these ids: "
+        "a suite's multi-task trial env, the same env pinned to one task, or any suite (a name or a .toml path) "
+        f"through amago_bench/trial-v0. Without split=, gym.make builds the {TRAIN_SPLIT} split (the one to train "
+        f"on); `amago-bench evaluate` scores the {EVAL_SPLIT} split by default.",
+    )
+    p.add_argument("--suite", action="append", default=None, metavar="SUITE",
+                   help="only this suite's ids; repeat for several (default: every shipped suite)")
+    p.set_defaults(func=cmd_ids)
 
     p = sub.add_parser(
         "evaluate",
@@ -25,7 +37,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--suite", required=True, help="suite name (see `amago-bench suites`) or a path to a suite .toml")
     p.add_argument("--agent", default="random", help="built-in agent name (random, probe-oracle, amago2) or module:attr")
     p.add_argument("--checkpoint", default=None, help="trained checkpoint for the agent (e.g. from `amago-bench train`)")
-    p.add_argument("--split", choices=("train", "test"), default="test", help="which split's tasks and seed range")
+    p.add_argument("--split", choices=SPLITS, default=EVAL_SPLIT,
+                   help=f"which split's tasks and seed range (default: {EVAL_SPLIT}, the held-out split results "
+                        f"are ranked on; gym.make defaults to {TRAIN_SPLIT}, the split to train on)")
     p.add_argument("--seeds", type=int, nargs="+", default=[0], help="evaluation seeds (one run each)")
     p.add_argument("--trials-per-task", type=int, default=4, help="trials per task per seed")
     p.add_argument("--tasks", nargs="+", default=None, help="only these tasks (default: all tasks of the split)")
@@ -60,8 +74,36 @@ def register(sub: argparse._SubParsersAction) -> None:
 # --------------------------------------------------------------------------------------
 
 
+def cmd_ids(args: argparse.Namespace) -> int:
+    from amago_bench.gym_ids import GENERIC_ID, default_split, shipped_ids, suite_id
+    from amago_bench.suite import get_suite, list_suites
+
+    ids = shipped_ids()
+    names = list_suites()
+    unknown = [s for s in args.suite or () if s not in names]
+    if unknown:
+        raise UserError(f"unknown suite {unknown[0]!r}; known: {', '.join(names)}")
+    wanted = set(args.suite or names)
+    rows = [] if args.suite else [(GENERIC_ID, "suite= (a name or a .toml path)", TRAIN_SPLIT)]
+    specs = {}
+    for env_id, kw in ids.items():
+        if kw["suite"] not in wanted:
+            continue
+        spec = specs.setdefault(kw["suite"], get_suite(kw["suite"]))
+        rows.append((env_id, kw["suite"] + (f", task {kw['task']}" if "task" in kw else ""),
+                     default_split(spec, kw.get("task"))))
+    w = max(len(r[0]) for r in rows)
+    print(f"{'id':{w}s}  {'default split':13s}  stands for")
+    for env_id, what, split in rows:
+        print(f"{env_id:{w}s}  {split:13s}  {what}")
+    print(f"{len(rows)} ids. In Python: import amago_bench, gymnasium as gym; "
+          f"env = gym.make({suite_id(sorted(wanted)[0])!r}, split={TRAIN_SPLIT!r})")
+    return 0
+
+
 def cmd_suites(args: argparse.Namespace) -> int:
     from amago_bench.envs.base import package_problem
+    from amago_bench.installation import pip_install
     from amago_bench.suite import get_suite, list_suites
 
     if args.tasks:
@@ -87,7 +129,7 @@ def cmd_suites(args: argparse.Namespace) -> int:
         missing = [p for p, why in problems.items() if why == "not installed"]
         broken = [f"{p} {why}" for p, why in problems.items() if why not in (None, "not installed")]
         status = ("ok" if not missing and not broken else
-                  "; ".join([*([f"missing {', '.join(missing)}: pip install 'amago-bench[{spec.extra}]'"] if missing else []),
+                  "; ".join([*([f"missing {', '.join(missing)}: {pip_install(spec.extra)}"] if missing else []),
                              *(f"{b}: reinstall it" for b in broken)]))
         rows.append((name, f"{len(spec.task_names('train'))}/{len(spec.task_names('test'))}", pkgs,
                      ",".join(spec.backends), status))

@@ -14,7 +14,7 @@ from typing import Any, NamedTuple, Protocol
 import gymnasium as gym
 import numpy as np
 
-from amago_bench.errors import UserError
+from amago_bench.installation import MissingPackageError, pip_install
 from amago_bench.suite import SuiteError, SuiteSpec, TaskSpec
 
 
@@ -57,10 +57,6 @@ class TaskEnv(Protocol):
     def close(self) -> None: ...
 
 
-class MissingPackageError(UserError, ImportError):
-    """A suite needs a benchmark package that is not installed; the message names the extra."""
-
-
 def require(module: str, extra: str, suite: str | None = None) -> Any:
     """Import ``module`` or fail with the pip extra that installs it."""
     try:
@@ -69,7 +65,7 @@ def require(module: str, extra: str, suite: str | None = None) -> Any:
         what = f"suite {suite!r} needs" if suite else "this needs"
         raise MissingPackageError(
             f"{what} the Python package {module!r}, which is not installed "
-            f"({exc}); install with: pip install -e '.[{extra}]'"
+            f"({exc}); install with: {pip_install(extra)}"
         ) from exc
 
 

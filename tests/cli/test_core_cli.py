@@ -31,6 +31,41 @@ def test_suites_lists_packages_and_status(capsys):
     assert "popgym27" in out and "scale-probe" in out and "27/27" in out
 
 
+def test_ids_lists_every_gymnasium_id_with_the_split_gym_make_builds(capsys):
+    import gymnasium as gym
+
+    from amago_bench.gym_ids import GENERIC_ID, shipped_ids
+
+    code, out, _ = run(capsys, "ids")
+    assert code == 0
+    rows = {line.split()[0]: line.split()[1] for line in out.splitlines()[1:-1]}
+    assert set(rows) == {GENERIC_ID, *shipped_ids()} and len(rows) > 200
+    assert all(i in gym.registry for i in rows)  # every listed id is one gym.make knows
+    assert rows["amago_bench/babyai-v0"] == "train" and rows["amago_bench/babyai.FindObjS5-v0"] == "test"
+    env = gym.make("amago_bench/scale-probe.bandit-x1-v0")  # what it lists is what gym.make builds
+    assert rows["amago_bench/scale-probe.bandit-x1-v0"] == env.unwrapped.split == "train"
+    env.close()
+
+    code, out, _ = run(capsys, "ids", "--suite", "scale-probe")
+    assert code == 0 and len(out.splitlines()) == 1 + 5 + 1 and GENERIC_ID not in out
+    code, out, err = run(capsys, "ids", "--suite", "scale-prob")
+    assert code == 2 and out == "" and err.count("\n") == 1 and "unknown suite 'scale-prob'; known: " in err
+
+
+def test_evaluate_scores_the_test_split_and_gym_make_the_train_split_by_default(capsys):
+    """The two defaults differ on purpose (README: "Train on a suite with SB3"); both come from suite.py."""
+    import gymnasium as gym
+
+    from amago_bench.cli import build_parser
+    from amago_bench.suite import EVAL_SPLIT, TRAIN_SPLIT
+
+    assert (EVAL_SPLIT, TRAIN_SPLIT) == ("test", "train")
+    assert build_parser().parse_args(["evaluate", "--suite", "scale-probe"]).split == EVAL_SPLIT
+    env = gym.make("amago_bench/scale-probe-v0")
+    assert env.unwrapped.split == TRAIN_SPLIT
+    env.close()
+
+
 def test_evaluate_stores_summarises_and_resumes(capsys, tmp_path):
     db = str(tmp_path / "r.db")
     argv = ["evaluate", "--suite", "scale-probe", "--agent", "probe-oracle", "--trials-per-task", "3",

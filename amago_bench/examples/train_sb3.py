@@ -2,7 +2,7 @@
 then score each with ``amago-bench evaluate``.
 
     pip install 'amago-bench[sb3]'   # or, in a checkout: pip install -e '.[sb3]'
-    python examples/train_sb3.py --suite scale-probe --env-steps 50000
+    python -m amago_bench.examples.train_sb3 --suite scale-probe --env-steps 50000
 
 What it does, for each algorithm:
 
@@ -88,7 +88,17 @@ def score(checkpoint: Path, args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from amago_bench.errors import UserError
+    from amago_bench.installation import import_optional
+
     args = parse_args(argv)
+    try:  # a missing SB3 is one line naming the install command, before any training
+        for algo in args.algo:
+            import_optional(ALGORITHMS[algo][0], f"--algo {algo}")
+        import_optional("torch", "the SB3 example")
+    except UserError as exc:
+        print(f"train_sb3: error: {exc}", file=sys.stderr)
+        return 2
     for algo in args.algo:
         code = score(train(algo, args), args)
         if code:

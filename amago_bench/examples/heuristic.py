@@ -1,9 +1,9 @@
 """A heuristic agent written against the agent protocol: win-stay, lose-shift on scale-probe.
 
-Score it (from the repository root, or give the file's path from anywhere)::
+Score it (from any folder: it ships with the package; a copy of this file works by path too)::
 
-    amago-bench evaluate --suite scale-probe --agent examples.heuristic:WinStayLoseShift --trials-per-task 8
-    amago-bench evaluate --suite scale-probe --agent path/to/examples/heuristic.py:WinStayLoseShift
+    amago-bench evaluate --suite scale-probe --agent amago_bench.examples.heuristic:WinStayLoseShift --trials-per-task 8
+    amago-bench evaluate --suite scale-probe --agent path/to/heuristic.py:WinStayLoseShift
 
 scale-probe is a 4-armed bandit: each trial hides one paying arm, and a trial is 2 episodes of
 4 pulls on the same arm; only the second episode is scored. The rule: pull the arm that paid on
