@@ -591,24 +591,37 @@ class PerActionCritics(CriticEnsemble):
         C, H, _ = self.out.weight.shape
         return (self.out.weight.reshape(C, H, self.A, -1).unbind(2), self.out.bias.reshape(C, 1, self.A, -1).unbind(2))
 
-    def _grouped(self, z: torch.Tensor, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """The replay action's outputs with gradients, in action order: z (C, M, H), actions (B, L)
-        long -> (outputs (C, M, G, O) of the rows sorted by action, the sort order (M,)). Rows are
-        grouped by action (one gather of z, then contiguous splits) and each group meets only its
-        action's block of the last layer, so no other action's outputs are computed."""
+    def _grouped(self, z: torch.Tensor, actions: torch.Tensor, target: torch.Tensor | None = None,
+                 decode=None) -> tuple[tuple[torch.Tensor, ...], torch.Tensor]:
+        """The replay action's last two layers with gradients, rows grouped by action: z (C, M, H),
+        actions (B, L) long; one gather of z, then contiguous splits, and each group meets only its
+        action's block of the last layer through :class:`_SharedActionHead` (chunked, hidden layer
+        recomputed in backward; the action adds nothing to the hidden layer here, so its rows are
+        zeros). Returns (the outputs in action order: q (C, M, G, O), or with two-hot ``target``
+        (M, G, O) and ``decode`` the cross-entropy and decoded values (C, M, G) each; the order (M,))."""
         C, M, H = z.shape
         a = actions.reshape(-1)
         order = torch.argsort(a, stable=True)
         counts = torch.bincount(a, minlength=self.A).tolist()
         weights, biases = self._blocks()
         g_term = self.horizon.reshape(1, -1, 1) * self.gamma_in  # (C, G, H), as _g_term
-        G = g_term.shape[1]
+        zero = z.new_zeros(())
+        t = None if target is None else target[order].split(counts)
         parts = []
         for act, zg in enumerate(z[:, order].split(counts, 1)):
             if counts[act]:
-                u = F.leaky_relu(zg[:, :, None, :] + g_term[:, None], LEAKY_SLOPE)  # (C, n, G, H)
-                parts.append(torch.baddbmm(biases[act], u.reshape(C, -1, H), weights[act]).reshape(C, counts[act], G, -1))
-        return torch.cat(parts, 1), order
+                extra = () if t is None else (t[act].contiguous(), decode)
+                parts.append(_SharedActionHead.apply(zg, zero.expand(C, counts[act], H), g_term, weights[act], biases[act], *extra))
+        if target is None:
+            return (torch.cat(parts, 1),), order
+        return (torch.cat([p[0] for p in parts], 1), torch.cat([p[1] for p in parts], 1)), order
+
+    @staticmethod
+    def _unsort(x: torch.Tensor, order: torch.Tensor) -> torch.Tensor:
+        """Rows (dim 1) in action order -> token order."""
+        inverse = torch.empty_like(order)
+        inverse[order] = torch.arange(order.shape[0], device=order.device)
+        return x[:, inverse]
 
     def head_shared(self, z: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
         """The replay action's outputs with gradients, z (C, B*L, H), actions (B, L) long ->
@@ -616,29 +629,19 @@ class PerActionCritics(CriticEnsemble):
         Runs in the parameters' precision (also under mixed precision, like the action-input head)."""
         C, M, H = z.shape
         B, L = actions.shape
-        with torch.autocast(z.device.type, enabled=False):
-            q, order = self._grouped(z.to(self.out.weight.dtype), actions)
-            inverse = torch.empty_like(order)
-            inverse[order] = torch.arange(M, device=order.device)
-            return q[:, inverse].reshape(C, B, L, q.shape[2], -1)
+        (q,), order = self._grouped(z, actions)
+        return self._unsort(q, order).reshape(C, B, L, q.shape[2], -1)
 
     def twohot_shared(self, z: torch.Tensor, actions: torch.Tensor, target: torch.Tensor,
                       decode) -> tuple[torch.Tensor, torch.Tensor]:
         """As :meth:`CriticEnsemble.twohot_shared`: cross-entropy (C, B, L, G) with gradients and
-        decoded values (C, B, L, G) without, both from the outputs of :meth:`_grouped`, taken in
-        action order (the target is sorted to match) and put back in token order at the end."""
+        decoded values (C, B, L, G) without, computed in action order (the target is sorted to
+        match) by :meth:`_grouped` and put back in token order."""
         C, M, H = z.shape
         B, L = actions.shape
-        with torch.autocast(z.device.type, enabled=False):
-            q, order = self._grouped(z.to(self.out.weight.dtype), actions)  # (C, M, G, O) in action order
-            G = q.shape[2]
-            t = target.reshape(M, G, -1)[order].to(q.dtype)
-            ce_sorted = -(t[None] * q.log_softmax(-1)).sum(-1)  # (C, M, G)
-            with torch.no_grad():
-                values_sorted = decode(q.detach()).float()
-            inverse = torch.empty_like(order)
-            inverse[order] = torch.arange(M, device=order.device)
-            return ce_sorted[:, inverse].reshape(C, B, L, G), values_sorted[:, inverse].reshape(C, B, L, G)
+        G = self.horizon.shape[0]
+        (ce, values), order = self._grouped(z, actions, target.reshape(M, G, -1), decode)
+        return self._unsort(ce, order).reshape(C, B, L, G), self._unsort(values, order).reshape(C, B, L, G)
 
     @torch.no_grad()
     def values(self, z: torch.Tensor, actions: torch.Tensor, decode, idx: torch.Tensor | None = None) -> torch.Tensor:
