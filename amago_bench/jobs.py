@@ -18,7 +18,7 @@ import pandas as pd
 from amago_bench.envs.spaces import space_from_spec
 from amago_bench.errors import UserError
 from amago_bench.evaluate import evaluate
-from amago_bench.policy import BUILTIN_AGENTS, EnvSpec, load_agent
+from amago_bench.policy import BUILTIN_AGENTS, EnvSpec, canonical_ref, load_agent
 from amago_bench.agents import UNTRAINED_AGENTS
 from amago_bench.rollout import call_agent
 from amago_bench.agents.checkpoint import refuse_folder
@@ -53,9 +53,11 @@ class EvalRequest:
 
 
 def agent_and_config(agent_ref: str, checkpoint: str | None) -> tuple[Any, dict[str, Any]]:
-    """The agent, and what identifies it in a run's config (its reference and checkpoint hash)."""
+    """The agent, and what identifies it in a run's config: its reference in one spelling
+    (:func:`~amago_bench.policy.canonical_ref`), the checkpoint's path and content hash, the
+    agent's ``version`` and, for a user's agent, a hash of its code."""
     kwargs = {}
-    config: dict = {"ref": agent_ref}
+    config: dict = {"ref": canonical_ref(agent_ref)}
     if checkpoint:
         ck = Path(checkpoint)
         if not ck.exists():

@@ -184,6 +184,31 @@ BUILTIN_AGENTS: dict[str, str] = {
 }
 
 
+def canonical_ref(ref: str, cwd: str | None = None) -> str:
+    """One spelling per agent reference, so the same code loaded two ways is one agent.
+
+    ``path/to/mod.py:attr`` becomes the name the file has when imported from the current folder
+    (``path.to.mod:attr``, what ``--agent path.to.mod:attr`` loads), or ``mod:attr`` for a file
+    outside it (or whose path is no module name); built-in names and ``module:attr`` are
+    returned as they are. ``myagent.py:MyAgent`` and ``myagent:MyAgent`` are both
+    ``myagent:MyAgent``.
+    """
+    import os
+
+    target, sep, attr = ref.rpartition(":")
+    if not sep or not target.endswith(".py"):
+        return ref
+    base = os.path.abspath(cwd or os.getcwd())
+    path = os.path.abspath(os.path.join(base, target))
+    rel = os.path.relpath(path, base)
+    parts = rel[:-3].split(os.sep)
+    if parts[-1] == "__init__":
+        parts = parts[:-1]
+    if rel.startswith(os.pardir) or not parts or not all(p.isidentifier() for p in parts):
+        parts = [os.path.basename(path)[:-3]]
+    return f"{'.'.join(parts)}:{attr}"
+
+
 def load_agent(ref: str, **kwargs: Any) -> Agent:
     """Build an agent from a built-in name, ``module:attr`` or ``path/to/file.py:attr``.
 
@@ -258,7 +283,7 @@ def load_agent(ref: str, **kwargs: Any) -> Agent:
         raise AgentLoadError(f"agent {ref!r} lacks method(s) {', '.join(missing)}; see amago_bench.policy.Agent")
     if not getattr(agent, "name", None):
         try:
-            agent.name = ref
+            agent.name = canonical_ref(ref)
         except AttributeError:
             pass
     return agent

@@ -429,10 +429,13 @@ _MILESTONE_FILE = re.compile(r"^checkpoint-(?P<steps>\d+)\.pt$")
 
 
 def pooled_config(config: str) -> str:
-    """The config an entry is pooled by: for a checkpoint trained by the harness (run folder
-    ``<agent>-<budget>-seed<N>``), the training recipe and the checkpoint file instead of the
-    seed's own path and hash, so the seeds of one recipe form one entry (one run per seed) and
-    a milestone checkpoint (``checkpoint-<steps>.pt``) its own. Other configs are unchanged."""
+    """The config an entry is pooled by, so that one agent identity is one entry.
+
+    For a checkpoint trained by the harness (run folder ``<agent>-<budget>-seed<N>``): the training
+    recipe and the checkpoint file instead of the seed's own path and hash, so the seeds of one
+    recipe form one entry (one run per seed) and a milestone checkpoint (``checkpoint-<steps>.pt``)
+    its own. Any other checkpoint is its content: its hash without its path, so the same file in
+    two places is one entry and two files in one folder are two. Other configs are unchanged."""
     try:
         c = json.loads(config or "{}")
     except ValueError:
@@ -443,29 +446,35 @@ def pooled_config(config: str) -> str:
     parts = str(ck).replace("\\", "/").rstrip("/").split("/")
     m = _SEED_FOLDER.match(parts[-2]) if len(parts) > 1 else None
     if m is None:
-        return config
-    c = {k: v for k, v in c.items() if k not in ("checkpoint", "checkpoint_sha256")}
-    c["trained"] = f"{m.group('recipe')}/{parts[-1]}"
+        if not c.get("checkpoint_sha256"):
+            return config
+        c = {k: v for k, v in c.items() if k != "checkpoint"}
+    else:
+        c = {k: v for k, v in c.items() if k not in ("checkpoint", "checkpoint_sha256")}
+        c["trained"] = f"{m.group('recipe')}/{parts[-1]}"
     return json.dumps(c, sort_keys=True)
 
 
-def _config_tag(config: str) -> str:
+def _config_tags(config: str) -> dict[str, str]:
+    """What identifies a config, in words, keyed by what each word is about (in display order)."""
     c = json.loads(config or "{}")
-    parts = []
+    tags = {}
     if c.get("version") is not None:
-        parts.append(f"v{c['version']}")
+        tags["version"] = f"v{c['version']}"
     if c.get("trained"):  # a pooled recipe: amago2-paper, and the milestone if it is one
         recipe, _, file = str(c["trained"]).partition("/")
         m = _MILESTONE_FILE.match(file)
-        parts.append(recipe + (f", {format_steps(int(m.group('steps')))}" if m else ""))
-    if c.get("checkpoint"):
+        tags["trained"] = recipe + (f", {format_steps(int(m.group('steps')))}" if m else "")
+    if c.get("checkpoint_sha256"):  # a checkpoint from elsewhere: its content, shown short
+        tags["checkpoint"] = f"checkpoint {str(c['checkpoint_sha256'])[:8]}"
+    elif c.get("checkpoint"):
         ck = c["checkpoint"].replace("\\", "/").rstrip("/").split("/")
-        parts.append(ck[-2] if len(ck) > 1 else ck[-1])  # the run folder, e.g. amago2-small-seed1
+        tags["checkpoint"] = ck[-2] if len(ck) > 1 else ck[-1]  # the run folder
     if c.get("code"):
-        parts.append(f"code {str(c['code'])[:8]}")
-    if not parts and c.get("ref"):
-        parts.append(str(c["ref"]))
-    return ", ".join(parts)
+        tags["code"] = f"code {str(c['code'])[:8]}"
+    if c.get("ref"):
+        tags["ref"] = str(c["ref"])
+    return tags
 
 
 def format_steps(steps: float | None) -> str:
@@ -481,15 +490,19 @@ def format_steps(steps: float | None) -> str:
 
 def agent_label(agent: str, config: str, configs: Sequence[str]) -> str:
     """The name a table shows for ``agent`` run with ``config`` (JSON text), given every config
-    the same agent name has in the table: the bare name when there is one, else the name plus
-    what tells this config apart in words (its version, checkpoint run folder, code hash or
-    reference), with the config hash added only when those words do not."""
+    the same agent name has in the table: the bare name when there is one, else the name plus,
+    in words, only what differs between them (version, training recipe, checkpoint content
+    hash, code hash, reference), with the config hash added only when those words do not tell
+    this config apart."""
     distinct = sorted(set(configs))
     if len(distinct) <= 1:
         return agent
-    tags = {c: _config_tag(c) for c in distinct}
-    tag = tags[config]
-    if not tag or list(tags.values()).count(tag) > 1:
+    every = {c: _config_tags(c) for c in distinct}
+    keys = [k for k in ("version", "trained", "checkpoint", "code", "ref")
+            if len({every[c].get(k) for c in distinct}) > 1]
+    words = {c: ", ".join(every[c][k] for k in keys if k in every[c]) for c in distinct}
+    tag = words[config]
+    if not tag or list(words.values()).count(tag) > 1:
         tag = f"{tag}, config {_short_hash(config)}" if tag else f"config {_short_hash(config)}"
     return f"{agent} ({tag})"
 

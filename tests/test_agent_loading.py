@@ -55,3 +55,37 @@ def test_path_to_a_file(tmp_path, monkeypatch):
         load_agent("sub/missing.py:Zero")
     with pytest.raises(AgentLoadError, match="has no attribute 'Nope'"):
         load_agent("sub/file_agent.py:Nope")
+
+
+def test_canonical_ref_spells_one_agent_one_way(tmp_path):
+    from amago_bench.policy import canonical_ref
+
+    cwd = str(tmp_path)
+    assert canonical_ref("myagent.py:MyAgent", cwd) == canonical_ref("myagent:MyAgent", cwd) == "myagent:MyAgent"
+    assert canonical_ref(f"{tmp_path}/sub/agent.py:A", cwd) == "sub.agent:A"  # as `--agent sub.agent:A` loads it
+    assert canonical_ref("sub/pkg/__init__.py:A", cwd) == "sub.pkg:A"
+    assert canonical_ref("/elsewhere/agent.py:make", cwd) == "agent:make"  # outside the folder: the module's name
+    assert canonical_ref("my-dir/agent.py:A", cwd) == "agent:A"  # not a module path
+    assert canonical_ref("random", cwd) == "random" and canonical_ref("pkg.mod:A", cwd) == "pkg.mod:A"
+
+
+def test_one_agent_loaded_as_a_file_and_as_a_module_is_one_run_and_one_entry(tmp_path, monkeypatch):
+    """No `name` attribute: the canonical reference names it; the run's config is the same both ways."""
+    from amago_bench.jobs import EvalRequest, run_evaluation
+    from amago_bench.scoring import leaderboard
+    from amago_bench.store import ResultsStore
+    from amago_bench.suite import get_suite
+
+    (tmp_path / "myagent_23.py").write_text(AGENT_SRC.format(tag="x").replace('    name = "zero-x"\n', ""))
+    monkeypatch.chdir(tmp_path)
+    db = str(tmp_path / "r.db")
+    logs = []
+    for ref in ("myagent_23.py:Zero", "myagent_23:Zero", f"{tmp_path}/myagent_23.py:Zero"):
+        run_evaluation(EvalRequest(suite="scale-probe", agent=ref, trials_per_task=2, num_envs=2, db=db, progress=False),
+                       log=logs.append)
+    assert sum("nothing to run" in m for m in logs) == 2  # the second and third spelling found the first's run
+    with ResultsStore(db, create=False) as s:
+        runs, episodes = s.runs(), s.episodes()
+    assert list(runs["agent"]) == ["myagent_23:Zero"]
+    board = leaderboard(episodes, get_suite("scale-probe"))
+    assert list(board["agent"].unique()) == ["myagent_23:Zero"]

@@ -50,7 +50,7 @@ def test_edited_code_and_new_version_make_new_runs_and_rerun_replaces(tmp_path):
     configs = [json.loads(c) for c in runs["agent_config"]]
     assert len({c["code"] for c in configs}) == 2 and {c["version"] for c in configs} == {"1"}
     labels = {agent_label("fixed", c, runs["agent_config"]) for c in runs["agent_config"]}
-    assert len(labels) == 2 and all(lbl.startswith("fixed (v1, code ") for lbl in labels)
+    assert labels == {f"fixed (code {c['code'][:8]})" for c in configs}  # only what differs: the code, not v1
     # --rerun replaces the stored run of this exact request, keeping one run
     before = _runs(db)
     c = run_evaluation(EvalRequest(**{**req.__dict__, "rerun": True}), log=lambda m: None)
@@ -66,3 +66,17 @@ def test_labels_say_which_checkpoint():
     assert agent_label("amago2", cfgs[1], cfgs[:1] + cfgs[:1]) == "amago2"  # only one config: the bare name
     same = [json.dumps({"ref": "x", "k": 1}), json.dumps({"ref": "x", "k": 2})]
     assert agent_label("x", same[0], same) != agent_label("x", same[1], same)
+
+
+def test_checkpoints_from_outside_are_told_apart_by_their_content_hash_shown_short():
+    from amago_bench.scoring import pooled_config
+
+    def sb3(path, sha):
+        return json.dumps({"ref": "amago_bench.adapters.sb3:load", "checkpoint": path, "checkpoint_sha256": sha,
+                           "code": "c0de" * 4})
+
+    a, b = sb3("/m/models/a.zip", "1111aaaa2222bbbb"), sb3("/m/models/b.zip", "3333cccc4444dddd")
+    pooled = [pooled_config(a), pooled_config(b)]
+    assert [agent_label("sb3-ppo", p, pooled) for p in pooled] == ["sb3-ppo (checkpoint 1111aaaa)",
+                                                                   "sb3-ppo (checkpoint 3333cccc)"]
+    assert pooled_config(sb3("/elsewhere/copy.zip", "1111aaaa2222bbbb")) == pooled[0]  # same content: one entry

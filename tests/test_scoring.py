@@ -264,5 +264,6 @@ def test_the_seeds_of_one_training_recipe_pool_into_one_entry_and_milestones_sta
     assert pooled[0] == pooled[1] and len(set(pooled)) == 3
     labels = {agent_label("amago2", p, pooled) for p in pooled}
     assert labels == {"amago2 (amago2-paper)", "amago2 (amago2-paper, 50M steps)", "amago2 (amago2-small)"}
-    outside = ck("/x/my-checkpoint.pt", "ee")  # not a harness run folder: kept as it is
-    assert pooled_config(outside) == outside and pooled_config('{"ref": "random"}') == '{"ref": "random"}'
+    outside = ck("/x/my-checkpoint.pt", "ee")  # not a harness run folder: its content, not its path
+    assert json.loads(pooled_config(outside)) == {"ref": "amago2", "checkpoint_sha256": "ee"}
+    assert pooled_config('{"ref": "random"}') == '{"ref": "random"}'

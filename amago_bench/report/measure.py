@@ -313,14 +313,22 @@ def curve(train_episodes: pd.DataFrame, suite: SuiteSpec, quantity: str) -> pd.D
     return pd.DataFrame(rows, columns=["agent", "env_steps", "estimate", "lower", "upper", "seeds"])
 
 
+#: The training-budget cell of an entry evaluated without a checkpoint (random, a heuristic...).
+NOT_TRAINED = "not trained"
+#: The training-budget cell of a checkpoint that no amago-bench run folder holds (SB3, your own trainer...).
+TRAINED_OUTSIDE = "trained outside amago-bench"
+
+
 def training_budget(runs: pd.DataFrame, agent: str, agent_config: str, suite: str,
                     train_steps: dict[str, int]) -> tuple[float | None, str]:
     """(env steps, text) of the training behind an evaluated entry.
 
     ``runs``: ``ResultsStore.runs()``; ``train_steps``: run_id -> last evaluated env step of
-    each training run. An entry without a checkpoint was not trained by the harness; one
-    with a checkpoint is matched to the training run of the same agent and suite whose
-    budget and seed appear in the checkpoint's folder name (``<agent>-<budget>-seed<N>``).
+    each training run. An entry without a checkpoint is "not trained"; one with a checkpoint
+    is matched to the training run of the same agent and suite whose budget and seed appear in
+    the checkpoint's folder name (``<agent>-<budget>-seed<N>``). A checkpoint in no such folder
+    was "trained outside amago-bench"; one in such a folder whose run this database lacks says
+    so, with the budget its folder names.
     """
     try:
         cfg = json.loads(agent_config or "{}")
@@ -328,16 +336,17 @@ def training_budget(runs: pd.DataFrame, agent: str, agent_config: str, suite: st
         cfg = {}
     ckpt = cfg.get("checkpoint") if isinstance(cfg, dict) else None
     if not ckpt:
-        return None, "not trained (no checkpoint)"
+        return None, NOT_TRAINED
     milestone = re.match(r"checkpoint-(\d+)\.pt$", str(ckpt).replace("\\", "/").split("/")[-1])
     folder = str(ckpt).replace("\\", "/").rstrip("/").split("/")[-2] if "/" in str(ckpt) else ""
     tr = runs[(runs["kind"] == "train") & (runs["agent"] == agent) & (runs["suite"] == suite)]
     m = re.search(r"-([a-z]+)-seed(\d+)$", folder)
-    if m is not None:
-        tr = tr[(tr["budget"] == m.group(1)) & (tr["seed"] == int(m.group(2)))]
+    if m is None:
+        return None, TRAINED_OUTSIDE
+    tr = tr[(tr["budget"] == m.group(1)) & (tr["seed"] == int(m.group(2)))]
     steps = [train_steps[r] for r in tr["run_id"] if r in train_steps]
     if len(steps) != 1:
-        return None, f"checkpoint {folder or ckpt}: its training run is not in this database"
+        return None, f"{m.group(1)} budget (trained by amago-bench; its training run is not in this database)"
     budget = tr["budget"].iloc[0]
     if milestone:  # a checkpoint kept on the way: its milestone, not the run's end
         at = int(milestone.group(1))
