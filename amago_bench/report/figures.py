@@ -22,7 +22,7 @@ EXTRA = ("#8C564B", "#BCBD22", "#17BECF", "#9467BD", "#F0E442", "#2CA02C", "#D62
 #: How a number a paper reports is drawn, everywhere: a hollow diamond edged in its agent's colour
 #: (measured numbers are filled bars, dots or lines).
 REPORTED_MARKER = dict(marker="D", ms=7, mfc="white", mew=1.6, ls="none")
-REPORTED_NOTE = "hollow diamonds: numbers the papers report (budget, [T] text / [D] read off a figure)"
+REPORTED_NOTE = "hollow diamonds: numbers the papers report\n(budget; [T] text, [D] read off a figure)"
 
 
 def base_agent(label: str) -> str:
@@ -136,9 +136,22 @@ def _row_height(n_series: int) -> float:
 
 
 def _reported_legend(ax, reported: pd.DataFrame, col: dict) -> None:
-    for lab in dict.fromkeys(reported["label"]):
-        agent = reported.loc[reported["label"] == lab, "agent"].iloc[0]
-        ax.plot([], [], mec=col.get(agent, colour_of(agent)), label=lab, **REPORTED_MARKER)
+    """One legend entry per agent's reported numbers: its label, or where one agent is reported at
+    several budgets (``env_steps`` and ``tag`` columns given), one entry naming them all
+    ("amago2 reported, 15M, 50M, 100M steps [D]"): the markers look alike anyway."""
+    from amago_bench.scoring import format_steps
+
+    for agent in dict.fromkeys(reported["agent"]):
+        r = reported[reported["agent"] == agent]
+        labels = list(dict.fromkeys(r["label"]))
+        if len(labels) > 1 and {"env_steps", "tag"} <= set(r.columns):
+            steps = [format_steps(x).removesuffix(" steps") for x in sorted(set(r["env_steps"].dropna()))]
+            budgets = [", ".join(steps) + " steps"] if steps else []
+            budgets += ["budget not stated"] if r["env_steps"].isna().any() else []
+            budgets = ", ".join(budgets)
+            labels = [f"{agent} reported, {budgets} [{', '.join(sorted(set(r['tag'])))}]"]
+        for lab in labels:
+            ax.plot([], [], mec=col.get(agent, colour_of(agent)), label=lab, **REPORTED_MARKER)
 
 
 def _legend(ax, reported: bool = False, **kw) -> None:
@@ -230,26 +243,66 @@ def plot_learning_curve(df: pd.DataFrame, ax=None, ylabel: str = "normalised sco
     return ax
 
 
-def _wrap(text: str, width_in: float, fontsize: float) -> str:
-    import textwrap
+def fit_lines(text: str, width_px: float, renderer, font) -> str:
+    """``text`` broken at spaces into lines each at most ``width_px`` wide as ``renderer`` draws
+    them in ``font`` (a ``FontProperties``); a word wider than that gets a line of its own."""
+    lines = []
+    for para in text.split("\n"):
+        line = ""
+        for word in para.split(" "):
+            longer = f"{line} {word}" if line else word
+            if line and renderer.get_text_width_height_descent(longer, font, ismath=False)[0] > width_px:
+                lines.append(line)
+                line = word
+            else:
+                line = longer
+        lines.append(line)
+    return "\n".join(lines)
 
-    chars = max(30, int(width_in * 72 / (0.55 * fontsize)))
-    return "\n".join(textwrap.wrap(text, chars)) or text
+
+def _content_box(ax, renderer):
+    """Box (display px) of what the figure draws besides the axes' titles: the axes, their tick
+    labels and legends; never narrower than the axes."""
+    from matplotlib.transforms import Bbox
+
+    titles = [t for t in (ax.title, ax._left_title, ax._right_title) if t.get_visible()]
+    for t in titles:
+        t.set_visible(False)
+    try:
+        box = ax.figure.get_tightbbox(renderer).transformed(ax.figure.dpi_scale_trans)
+    finally:
+        for t in titles:
+            t.set_visible(True)
+    return Bbox.union([box, ax.bbox])
 
 
 def save(ax, path, title: str, provenance: str, formats: Sequence[str] = ("png", "svg")) -> list[str]:
     """Write the ax's figure as PNG and/or SVG with a title and a provenance footer; returns paths.
 
-    The title and footer wrap to the figure's width and the saved box is fitted to everything
-    drawn (legends outside the axes included), so nothing is cut off."""
+    The title spans what the figure draws (from the tick labels on the left to the legend on the
+    right): it is wrapped by its drawn width to that span, so a long title never sets or overruns
+    the figure's edge; the footer wraps the same way. The saved box is fitted to everything drawn."""
     from pathlib import Path
 
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
     fig = ax.figure
-    w = fig.get_figwidth()
-    ax.set_title(_wrap(title, w, 10), fontsize=10, loc="left")
+    renderer = FigureCanvasAgg(fig).get_renderer()
+    text = ax.set_title("", fontsize=10, loc="left")
     fig.tight_layout()
-    fig.text(0.0, 0.0, _wrap(provenance, w, 6), fontsize=6, color="0.35", ha="left", va="top",
-             transform=fig.transFigure)
+    for _ in range(3):  # the layout moves with the title's height; settle within a few passes
+        box = _content_box(ax, renderer)
+        text.set_x((box.x0 - ax.bbox.x0) / ax.bbox.width)  # from the left of the tick labels
+        text.set_text(fit_lines(title, box.width, renderer, text.get_fontproperties()))
+        fig.tight_layout()
+        done = text.get_window_extent(renderer)
+        box = _content_box(ax, renderer)
+        if box.x0 - 0.5 <= done.x0 and done.x1 <= box.x1 + 0.5:
+            break
+    box = _content_box(ax, renderer)  # the footer goes under everything (a tall legend may reach below the axes)
+    foot = fig.text(0.0, min(0.0, box.y0 - 4) / fig.bbox.height, "", fontsize=6, color="0.35", ha="left", va="top",
+                    transform=fig.transFigure)
+    foot.set_text(fit_lines(provenance, box.x1, renderer, foot.get_fontproperties()))
     out = []
     for ext in formats:
         p = Path(path).with_suffix(f".{ext}")

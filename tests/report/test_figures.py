@@ -100,26 +100,52 @@ def test_degenerate_data_gets_sane_axes():
     assert ax.get_ylim()[0] <= 0 and ax.get_ylim()[1] >= 100
 
 
-def test_long_titles_wrap_and_nothing_is_cut_off(tmp_path):
+@pytest.mark.parametrize("n_tasks", [2, 27])
+def test_a_long_title_stays_within_the_figure_and_what_it_draws(n_tasks, tmp_path):
     from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.transforms import Bbox
 
-    df = _tasks_frame(6)
-    ax = figures.plot_task_scores(df)
+    df = _tasks_frame(n_tasks, agents=("amago2", "dep-dep", "ind-actor-dep-critic", "dep-actor-ind-critic",
+                                       "rl2-ppo-gru", "random"))
+    ax = figures.plot_task_scores(df)  # its legend sits outside the axes, on the right
     title = "popgym27 (test): per-task normalised score of every agent with 95% CIs over training seeds " * 2
     figures.save(ax, tmp_path / "t", title, "provenance " * 40, formats=("png",))
-    canvas = FigureCanvasAgg(ax.figure)
+    fig = ax.figure
+    canvas = FigureCanvasAgg(fig)
     canvas.draw()
     r = canvas.get_renderer()
-    fig_w = ax.figure.bbox.width
-    assert "\n" in ax.get_title(loc="left")
-    assert ax.title.get_window_extent(r).width <= fig_w or ax._left_title.get_window_extent(r).width <= fig_w
+    drawn = [t for t in (ax.title, ax._left_title, ax._right_title) if t.get_text()]
+    assert len(drawn) == 1 and "\n" in drawn[0].get_text()  # wrapped, not shrunk or cut
+    box = drawn[0].get_window_extent(r)
+    # the rest of what the figure draws: the axes, tick labels and the legend
+    rest = Bbox.union([ax.bbox, ax.get_legend().get_window_extent(r)]
+                      + [t.get_window_extent(r) for t in ax.get_yticklabels() + ax.get_xticklabels() if t.get_text()])
+    assert fig.bbox.x0 <= box.x0 and box.x1 <= fig.bbox.x1, (box, fig.bbox)  # within the figure
+    assert rest.x0 - 1 <= box.x0 and box.x1 <= rest.x1 + 1, (box, rest)  # and never sticking out past the legend
+    assert box.y0 >= ax.bbox.y1  # above the axes, not over them
+    foot = fig.texts[-1]
+    assert "provenance" in foot.get_text() and foot.get_window_extent(r).x1 <= rest.x1 + 1
+    assert foot.get_window_extent(r).y1 <= rest.y0  # under everything, the legend included
     # the saved image holds every artist: its size covers the tight box of the figure
     import matplotlib.image as mpimg
 
     img = mpimg.imread(tmp_path / "t.png")
-    tight = ax.figure.get_tightbbox(r)
-    assert img.shape[1] >= tight.width * ax.figure.dpi * 0.98
-    assert img.shape[0] >= tight.height * ax.figure.dpi * 0.98
+    tight = fig.get_tightbbox(r)
+    assert img.shape[1] >= tight.width * fig.dpi * 0.98
+    assert img.shape[0] >= tight.height * fig.dpi * 0.98
+
+
+def test_reported_numbers_of_one_agent_at_several_budgets_share_a_legend_entry():
+    curve = pd.DataFrame({"agent": ["amago2"], "env_steps": [64], "estimate": [10.0], "lower": [9.0], "upper": [11.0]})
+    rep = pd.DataFrame({"agent": ["amago2"] * 3 + ["dep-dep"], "env_steps": [15e6, 50e6, 100e6, 100e6],
+                        "value": [38.5, 59.4, 85.2, 69.7], "tag": ["D"] * 4,
+                        "label": [f"amago2 reported, {s} steps [D]" for s in ("15M", "50M", "100M")]
+                        + ["dep-dep reported, 100M steps [D]"]})
+    ax = figures.plot_curve_band(curve, ax=Figure().add_subplot(), ylabel="normalised score %", reported=rep)
+    _, labels = ax.get_legend_handles_labels()
+    assert [x for x in labels if "reported" in x] == ["amago2 reported, 15M, 50M, 100M steps [D]",
+                                                       "dep-dep reported, 100M steps [D]"]
+    assert len([line for line in ax.lines if line.get_marker() == "D" and len(line.get_xdata())]) == 4
 
 
 def test_an_interval_over_one_seed_is_drawn_as_not_available():
