@@ -26,6 +26,9 @@ from amago_bench.report import tables
 
 #: Fewer training seeds than this make a result a pipeline check, not a ranking.
 MIN_SEEDS = 3
+#: The figure kinds (writer.FIGURE_KINDS) a suite shows unfolded, of its first split: the aggregate
+#: metrics and the per-task results.
+MAIN_FIGURES = ("aggregate", "task_scores")
 
 CSS = """
 :root { --fg:#1b1b1b; --muted:#5a5a5a; --line:#d0d0d0; --head:#f2f4f7; --accent:#0072B2; --warn:#fff4d6; --warnline:#d9a400; }
@@ -342,7 +345,7 @@ def suite_html(s, metric: str) -> str:
                                "stratified-bootstrap CIs over seeds (n/a with 1 seed); best in bold; an agent's name "
                                "opens its manifest.", rank=True, best=tables.best_columns(df),
                                agent_links={a: f"#{anchors[a]}" for a in df["agent"]}))
-    main_figs = [f for f in s.figures if f.path.split("/")[-1].startswith(("aggregate_", "task_scores_"))][:2]
+    main_figs = [f for f in s.figures if f.kind in MAIN_FIGURES][:2]
     if main_figs:
         body.append('<div class="figs">' + "".join(_figure(f) for f in main_figs) + "</div>")
     body.append(_per_task_table(s))

@@ -8,7 +8,9 @@ parses flags into a :class:`ReportConfig` and calls it. Layout of ``out``::
     run.json                   provenance: command, package version, git commit and dirty flag, UTC time
     <suite>/leaderboard.*      aggregate metrics with 95% CIs, one section per comparable group
     <suite>/comparison.*       measured beside the papers' reported numbers
-    <suite>/*.png|svg          figures (each with the provenance footer)
+    <suite>/*.png|svg          figures (each with the provenance footer), named by FIGURE_KINDS: a kind that
+                               reproduces a paper's figure starts with that figure's reported-numbers
+                               file, e.g. popgym27/amago2-popgym27_score_vs_steps.png
 """
 
 from __future__ import annotations
@@ -40,6 +42,69 @@ TASK_FIGURE = {
 CURVES = {"metaworld": [("coverage", "tasks with success >= 2/3 (coverage)"), ("success_pct", "average success %")],
           "popgym": [("normalised_pct", "normalised score %")]}
 
+#: The papers' figures that a kind of report figure reproduces (the same quantity drawn the same way,
+#: the paper's numbers as hollow diamonds where the suite has them), keyed by the file of reported
+#: numbers they are read from (results/paper/<key>.csv) -> how a title names the figure. A figure
+#: number is given only where the paper states it (its compute note: "Procgen Memory-Hard (Figure 8)").
+PAPER_FIGURES: dict[str, str] = {
+    "amago2-ml45": "AMAGO-2's Meta-World ML45 figure",
+    "amago2-popgym27": "AMAGO-2's multi-task POPGym figure",
+    "amago2-procgen-easy5": "AMAGO-2's Procgen easy-5 figure",
+    "amago2-procgen-memhard16": "AMAGO-2 Figure 8 (Procgen memory-hard)",
+    "amago2-atari10": "AMAGO-2's multi-game Atari figure",
+    "amago2-babyai": "AMAGO-2's BabyAI figure",
+}
+
+
+@dataclass(frozen=True)
+class FigureKind:
+    """How one kind of report figure is named. The one rule: files are ``<paper>_<panel>`` for a
+    kind that reproduces a paper's figure (``paper``: a key of PAPER_FIGURES) and ``<panel>``
+    otherwise, with ``_<split>`` appended for a kind drawn per evaluation split; titles are
+    ``<suite> (<split>): <subject>``, led by the paper figure's name where there is one."""
+
+    panel: str
+    """What the figure shows, as a file name."""
+    paper: str = ""
+    """The paper figure it reproduces (a key of PAPER_FIGURES); empty: none."""
+    per_split: bool = True
+    """Drawn once per evaluation split (else once per suite, from the training runs)."""
+
+    def stem(self, split: str = "") -> str:
+        name = f"{self.paper}_{self.panel}" if self.paper else self.panel
+        return f"{name}_{split}" if self.per_split and split else name
+
+    def title(self, suite: str, subject: str, split: str = "") -> str:
+        where = f"{suite} ({split})" if self.per_split and split else suite
+        return f"{PAPER_FIGURES[self.paper]} on {where}: {subject}" if self.paper else f"{where}: {subject}"
+
+
+#: Every kind of figure the report draws, per suite family ("" = any family without its own entry).
+FIGURE_KINDS: dict[tuple[str, str], FigureKind] = {
+    ("aggregate", ""): FigureKind("aggregate"),
+    ("task_scores", ""): FigureKind("task_scores"),
+    ("task_scores", "atari"): FigureKind("game_scores", "amago2-atari10"),
+    ("task_scores", "procgen"): FigureKind("game_returns", "amago2-procgen-easy5"),
+    ("attempts", "procgen"): FigureKind("attempts", "amago2-procgen-memhard16"),
+    ("success_heatmap", "metaworld"): FigureKind("success_heatmap"),
+    ("profiles", ""): FigureKind("profiles"),
+    ("improvement", ""): FigureKind("improvement"),
+    ("train_vs_heldout", "babyai"): FigureKind("returns_train_vs_heldout", "amago2-babyai", per_split=False),
+    ("learning_curve", ""): FigureKind("learning_curve", per_split=False),
+    ("curve_coverage", "metaworld"): FigureKind("coverage_vs_steps", "amago2-ml45", per_split=False),
+    ("curve_success_pct", "metaworld"): FigureKind("success_vs_steps", "amago2-ml45", per_split=False),
+    ("curve_normalised_pct", "popgym"): FigureKind("score_vs_steps", "amago2-popgym27", per_split=False),
+}
+
+
+def figure_kind(kind: str, family: str) -> FigureKind:
+    """The naming of figure ``kind`` for a suite of ``family`` (FIGURE_KINDS)."""
+    found = FIGURE_KINDS.get((kind, family)) or FIGURE_KINDS.get((kind, ""))
+    if found is None:
+        raise KeyError(f"no figure kind {kind!r} for family {family!r}; known: "
+                       f"{', '.join(sorted({k for k, _ in FIGURE_KINDS}))}")
+    return found
+
 
 @dataclass(frozen=True)
 class ReportConfig:
@@ -70,6 +135,8 @@ class Figure:
     path: str
     """Relative to ``out``, without suffix."""
     caption: str
+    kind: str = ""
+    """Its kind (the first part of a FIGURE_KINDS key)."""
 
 
 @dataclass
@@ -183,13 +250,16 @@ def _reported_for(reported: pd.DataFrame, **eq) -> pd.DataFrame:
     return r
 
 
-def _figure(sec: Section, cfg: ReportConfig, ax, name: str, title: str, prov: str, written: list[str]) -> None:
+def _figure(sec: Section, cfg: ReportConfig, spec: SuiteSpec, ax, kind: str, subject: str, prov: str,
+            written: list[str], split: str = "") -> None:
+    """Save one figure of ``kind`` under the name and title FIGURE_KINDS gives it."""
     fmts = [f for f in ("png", "svg") if f in cfg.formats]
     if not fmts:
         return
-    paths = figures.save(ax, cfg.out / sec.suite / name, title, prov, formats=fmts)
-    written += paths
-    sec.figures.append(Figure(f"{sec.suite}/{name}", title))
+    k = figure_kind(kind, spec.family)
+    name, title = k.stem(split), k.title(spec.name, subject, split)
+    written += figures.save(ax, cfg.out / sec.suite / name, title, prov, formats=fmts)
+    sec.figures.append(Figure(f"{sec.suite}/{name}", title, kind))
 
 
 def report_suite(cfg: ReportConfig, spec: SuiteSpec, episodes: pd.DataFrame, runs: pd.DataFrame,
@@ -282,8 +352,8 @@ def report_suite(cfg: ReportConfig, spec: SuiteSpec, episodes: pd.DataFrame, run
     if task_means:
         tm = pd.concat(task_means, ignore_index=True)
         ax = figures.plot_split_boxes(tm, reported=_reported_for(rep, table="amago2-babyai") if len(rep) else None)
-        _figure(sec, cfg, ax, "returns_train_vs_heldout",
-                f"{spec.name}: per-task mean 2-episode return, training vs held-out tasks", prov, written)
+        _figure(sec, cfg, spec, ax, "train_vs_heldout", "per-task mean 2-episode return, training vs held-out tasks",
+                prov, written)
     _train_figures(sec, cfg, spec, trains, rep, prov, written)
     return sec
 
@@ -294,26 +364,24 @@ def _suite_figures(sec, cfg, spec, group, split, board, q, rep, prov, written) -
     iv = board[["metric", "agent", "estimate", "lower", "upper", "seeds"]].copy()
     iv["metric"] = iv["metric"].map(tables.METRIC_NAMES)
     ax = figures.plot_intervals(iv, xlabel=metric_label)
-    _figure(sec, cfg, ax, f"aggregate_{split}", f"{spec.name} ({split}): IQM, mean, median, optimality gap (95% CI)",
-            prov, written)
+    _figure(sec, cfg, spec, ax, "aggregate", "IQM, mean, median, optimality gap (95% CI)", prov, written, split)
     col, ylabel, unit = TASK_FIGURE.get(spec.family, ("normalised", "normalised score (mean over trials)", True))
     per_task = q[(q["task"] != "") & (q["metric"] == col) & (q["attempt"] == "")]
     if not per_task.empty:
         r = _reported_for(rep, metric=col, split=split, attempt="")
         r = r[r["task"] != ""]
         ax = figures.plot_task_scores(per_task, ylabel=ylabel, reported=r if len(r) else None, unit_lines=unit)
-        _figure(sec, cfg, ax, f"task_scores_{split}", f"{spec.name} ({split}): per-task {ylabel}, 95% CI", prov, written)
+        _figure(sec, cfg, spec, ax, "task_scores", f"per-task {ylabel}, 95% CI", prov, written, split)
         if spec.family == "metaworld":
             hm = per_task.rename(columns={"estimate": "value"})[["agent", "task", "value"]]
             ax = figures.plot_heatmap(hm)
-            _figure(sec, cfg, ax, f"success_heatmap_{split}", f"{spec.name} ({split}): success % per task", prov, written)
+            _figure(sec, cfg, spec, ax, "success_heatmap", "success % per task", prov, written, split)
     att = q[(q["attempt"] != "") & (q["metric"] == "normalised")]
     if not att.empty:
         r = _reported_for(rep, metric="normalised", split=split)
         r = r[r["attempt"].isin(["1", "2"])]
         ax = figures.plot_attempts(att, reported=r if len(r) else None)
-        _figure(sec, cfg, ax, f"attempts_{split}", f"{spec.name} ({split}): normalised score of attempt 1 and attempt 2",
-                prov, written)
+        _figure(sec, cfg, spec, ax, "attempts", "normalised score of attempt 1 and attempt 2", prov, written, split)
     score = board["score"].iloc[0]
     mats = measure.matrices(group, spec, score)
     if mats:
@@ -321,15 +389,13 @@ def _suite_figures(sec, cfg, spec, group, split, board, q, rep, prov, written) -
         taus = np.linspace(min(0.0, allv.min()), max(1.0, allv.max()), 41)
         prof = measure.profiles(mats, taus, cfg.ci_seed, f"{spec.name}/{split}", reps=min(cfg.reps, 1000))
         ax = figures.plot_profiles(prof, xlabel=f"{metric_label} threshold tau")
-        _figure(sec, cfg, ax, f"profiles_{split}", f"{spec.name} ({split}): performance profiles (95% bands)", prov,
-                written)
+        _figure(sec, cfg, spec, ax, "profiles", "performance profiles (95% bands)", prov, written, split)
         order = [a for a in board.loc[board["metric"] == "iqm"].sort_values("rank")["agent"] if a in mats]
         if len(order) >= 2:
             imp = measure.improvement({a: mats[a] for a in order}, cfg.ci_seed, f"{spec.name}/{split}",
                                       reps=min(cfg.reps, 1000))
             ax = figures.plot_improvement(imp)
-            _figure(sec, cfg, ax, f"improvement_{split}", f"{spec.name} ({split}): probability of improvement (95% CI)",
-                    prov, written)
+            _figure(sec, cfg, spec, ax, "improvement", "probability of improvement (95% CI)", prov, written, split)
     if "csv" in cfg.formats:
         q.to_csv(cfg.out / spec.name / f"quantities_{split}.csv", index=False)
         written.append(str(cfg.out / spec.name / f"quantities_{split}.csv"))
@@ -345,8 +411,8 @@ def _train_figures(sec, cfg, spec, trains, rep, prov, written) -> None:
         curve.to_csv(cfg.out / spec.name / "learning_curve.csv", index=False)
         written.append(str(cfg.out / spec.name / "learning_curve.csv"))
     ax = figures.plot_learning_curve(curve)
-    _figure(sec, cfg, ax, "learning_curve",
-            f"{spec.name}: evaluation during training (mean over tasks and trials, 95% CI)", prov, written)
+    _figure(sec, cfg, spec, ax, "learning_curve", "evaluation during training (mean over tasks and trials, 95% CI)",
+            prov, written)
     for quantity, ylabel in CURVES.get(spec.family, []):
         c = measure.curve(trains, spec, quantity)
         if c.empty:
@@ -354,8 +420,8 @@ def _train_figures(sec, cfg, spec, trains, rep, prov, written) -> None:
         r = _reported_for(rep, metric=quantity, task="")
         r = r[r["env_steps"].notna()]
         ax = figures.plot_curve_band(c, ylabel=ylabel, reported=r if len(r) else None)
-        _figure(sec, cfg, ax, f"curve_{quantity}", f"{spec.name}: {ylabel} against env steps (min/max over seeds)",
-                prov, written)
+        _figure(sec, cfg, spec, ax, f"curve_{quantity}", f"{ylabel} against env steps (min/max over seeds)", prov,
+                written)
 
 
 def _write_tables(sec, cfg, spec, boards, comp, written) -> None:

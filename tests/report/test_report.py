@@ -114,11 +114,45 @@ def test_figures_plot_the_scoring_values(synth_db, synth_report):
     # every figure the report lists exists as PNG and SVG, with the provenance footer in the SVG
     figs = [f for s in result.sections for f in s.figures]
     names = {f.path.split("/")[-1] for f in figs}
-    assert {"curve_coverage", "curve_success_pct", "success_heatmap_test", "task_scores_test", "aggregate_test",
-            "profiles_test", "improvement_test", "learning_curve", "attempts_test"} <= names
+    assert {"amago2-ml45_coverage_vs_steps", "amago2-ml45_success_vs_steps", "success_heatmap_test",
+            "task_scores_test", "aggregate_test", "profiles_test", "improvement_test", "learning_curve",
+            "amago2-procgen-memhard16_attempts_test", "amago2-procgen-easy5_game_returns_test"} <= names
     for f in figs:
         assert (out / f"{f.path}.png").stat().st_size > 1000
         assert "amago-bench report" in (out / f"{f.path}.svg").read_text()
+
+
+def test_figures_that_reproduce_a_paper_figure_are_named_after_it(synth_report):
+    from amago_bench.report import writer
+    from amago_bench.report.paper import load_reported
+
+    # every paper figure named is a file of reported numbers; every kind names a known one or none
+    assert set(writer.PAPER_FIGURES) <= set(load_reported()["table"])
+    for (kind, family), k in writer.FIGURE_KINDS.items():
+        assert k.paper == "" or k.paper in writer.PAPER_FIGURES, (kind, family)
+        stem, title = k.stem("test"), k.title("some-suite", "what it shows", "test")
+        if k.paper:
+            assert stem.startswith(f"{k.paper}_") and title.startswith(writer.PAPER_FIGURES[k.paper])
+        else:
+            assert not any(p in stem or writer.PAPER_FIGURES[p] in title for p in writer.PAPER_FIGURES)
+    # within a family no two kinds share a file name
+    for family in {f for _, f in writer.FIGURE_KINDS} - {""}:
+        kinds = {kind for kind, f in writer.FIGURE_KINDS if f in ("", family)}
+        stems = [writer.figure_kind(kind, family).stem("test") for kind in kinds]
+        assert len(stems) == len(set(stems)), family
+    with pytest.raises(KeyError, match="known: aggregate"):
+        writer.figure_kind("no-such-figure", "popgym")
+    # the written report follows the table: file name and caption from its kind
+    out, result = synth_report
+    for sec in result.sections:
+        family = get_suite(sec.suite).family
+        for f in sec.figures:
+            k = writer.figure_kind(f.kind, family)
+            name = f.path.split("/")[-1]
+            assert name in {k.stem("test"), k.stem("train")}, name
+            assert f.caption.startswith(writer.PAPER_FIGURES[k.paper] if k.paper else sec.suite)
+    page = (out / "index.html").read_text()
+    assert "AMAGO-2 Figure 8 (Procgen memory-hard) on procgen-smoke (test)" in page
 
 
 def test_profiles_and_improvement_equal_scoring(synth_db):
