@@ -67,15 +67,20 @@ def test_pyproject_lists_every_code_package_and_maps_every_data_folder():
     assert not any(k.startswith("amago_bench.results") and k != "amago_bench.results.paper" for k in st["package-data"])
 
 
-@pytest.fixture(scope="module")
-def wheel(tmp_path_factory) -> Path:
-    src = tmp_path_factory.mktemp("src")
+def _copy_sources(src: Path) -> Path:
+    src.mkdir(exist_ok=True)
     for name in BUILD_INPUTS:
         if (ROOT / name).is_dir():
             shutil.copytree(ROOT / name, src / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "*.db*"))
         else:
             shutil.copy2(ROOT / name, src / name)
     (src / "results" / "local.db").write_bytes(b"not shipped")  # a database beside the paper's numbers stays out
+    return src
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory) -> Path:
+    src = _copy_sources(tmp_path_factory.mktemp("src"))
     out = tmp_path_factory.mktemp("dist")
     cmd = [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(out), str(src)]
     if _setuptools_ok():  # build with this environment's setuptools (fast, offline); else pip fetches one
@@ -104,7 +109,10 @@ def test_wheel_carries_every_shipped_data_file_and_module(wheel):
 @pytest.fixture(scope="module")
 def installed(wheel, tmp_path_factory):
     """A fresh venv holding only the wheel; dependencies reached through a plain .pth path."""
-    root = tmp_path_factory.mktemp("fresh")
+    return _fresh_venv(tmp_path_factory.mktemp("fresh"), wheel)
+
+
+def _fresh_venv(root: Path, wheel: Path) -> dict:
     venv = root / "venv"
     base = getattr(sys, "_base_executable", sys.executable)
     subprocess.run([base, "-m", "venv", "--without-pip", str(venv)], check=True)
@@ -127,6 +135,33 @@ def installed(wheel, tmp_path_factory):
 
 def _run(inst, *argv) -> subprocess.CompletedProcess:
     return subprocess.run(list(argv), cwd=inst["cwd"], env=inst["env"], capture_output=True, text=True, timeout=300)
+
+
+@pytest.mark.skipif(not _setuptools_ok(), reason="needs setuptools>=77 in this environment to build offline")
+def test_an_editable_install_reads_the_checkouts_top_level_folders(tmp_path):
+    """What scripts/setup.sh does (pip install -e): the editable wheel's finder maps the package to the
+    checkout (here a copy of it), and the data is read from its suites/, baselines/ and results/paper/."""
+    src = _copy_sources(tmp_path / "checkout")
+    dist = tmp_path / "dist"
+    dist.mkdir()
+    subprocess.run([sys.executable, "-c", f"from setuptools import build_meta; build_meta.build_editable({str(dist)!r})"],
+                   cwd=src, check=True, capture_output=True)
+    (editable,) = dist.glob("amago_bench-*.whl")
+    inst = _fresh_venv(tmp_path / "fresh", editable)
+    probe = _run(inst, str(inst["py"]), "-c",
+                 "import amago_bench, amago_bench.resources as r, amago_bench.installation as i\n"
+                 "print(amago_bench.__file__, r.in_source_checkout(), r.data_dir('suites'), r.data_dir('baselines'), "
+                 "r.data_dir('paper'), r.default_db(), sep='\\n'); print(i.pip_install('atari'))")
+    assert probe.returncode == 0, probe.stderr
+    file, in_checkout, suites, baselines, paper, db, hint = probe.stdout.strip().split("\n")
+    assert Path(file) == src / "amago_bench" / "__init__.py" and in_checkout == "True"
+    assert (Path(suites), Path(baselines), Path(paper)) == (src / "suites", src / "baselines", src / "results" / "paper")
+    assert Path(db) == src / "results" / "amago-bench.db" and hint == f"pip install -e '{src}[atari]'"
+    suites_cmd = _run(inst, "amago-bench", "suites")
+    assert suites_cmd.returncode == 0 and "scale-probe" in suites_cmd.stdout, suites_cmd.stderr
+    (src / "suites" / "my-probe.toml").write_text((src / "suites" / "scale-probe.toml").read_text().replace(
+        'name = "scale-probe"', 'name = "my-probe"'))  # a suite added to the checkout is seen at once
+    assert "my-probe" in _run(inst, "amago-bench", "suites").stdout
 
 
 def test_installed_wheel_runs_suites_ids_evaluate_calibrate_and_gym_make(installed):
