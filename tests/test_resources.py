@@ -66,14 +66,17 @@ def test_an_installed_package_reads_the_same_folders_inside_the_package(monkeypa
 
 
 def test_only_the_resources_module_locates_shipped_data():
-    """One helper: no other module finds package files itself (importlib.resources, __file__ joins)."""
+    """One helper: no other module finds the data folders itself (importlib.resources, or a path
+    built from __file__ that names one of them; a sibling module found by __file__ is code, not data)."""
+    folders = r"[\"'/](suites|baselines|results|reference|paper|reports|data)[\"'/]"
     offenders = []
     for path in sorted((ROOT / "amago_bench").rglob("*.py")):
         if path.name == "resources.py" and path.parent.name == "amago_bench":
             continue
-        text = path.read_text()
-        if re.search(r"importlib\.resources|\bfiles\(\s*[\"']amago_bench|Path\(__file__\)", text):
-            offenders.append(str(path.relative_to(ROOT)))
+        for line in path.read_text().splitlines():
+            if (re.search(r"importlib\.resources|\bfiles\(\s*[\"']amago_bench", line)
+                    or ("__file__" in line and re.search(folders, line))):
+                offenders.append(f"{path.relative_to(ROOT)}: {line.strip()}")
     assert not offenders, f"locate shipped data through amago_bench.resources.data_dir instead: {offenders}"
 
 
