@@ -232,6 +232,15 @@ def training_seeds(runs: pd.DataFrame, run_ids: list[str]) -> int | None:
     return len(folders) or None
 
 
+def budget_cell(budget: str, n_train: int | None) -> str:
+    """An entry's training-budget cell: the budget in words and, for checkpoints trained by
+    amago-bench, how many training seeds stand behind it (a checkpoint from elsewhere has no
+    known training seeds: its cell says only that)."""
+    if not n_train or budget == measure.TRAINED_OUTSIDE:
+        return budget
+    return f"{budget}, {n_train} training seed{'s' if n_train != 1 else ''}"
+
+
 def _group_title(group: pd.DataFrame, spec: SuiteSpec) -> str:
     r = group.iloc[0]
     tasks = json.loads(r["tasks"]) if r["tasks"] else None
@@ -312,10 +321,7 @@ def report_suite(cfg: ReportConfig, spec: SuiteSpec, episodes: pd.DataFrame, run
             boards.append(board)
             for r in board.itertuples():
                 at, text = by_config.get((r.agent.split(" (")[0], r.config), (None, "not recorded"))
-                n_train = training_seeds(runs, str(r.run_ids).split(","))
-                if n_train:
-                    text += f", {n_train} training seed{'s' if n_train != 1 else ''}"
-                budgets[r.agent] = text
+                budgets[r.agent] = budget_cell(text, training_seeds(runs, str(r.run_ids).split(",")))
                 if at is not None:
                     budget_steps[r.agent] = at
             cells = tables.aggregate_cells(board, budgets={a: budgets.get(a.split(" [")[0], "not recorded")

@@ -142,3 +142,13 @@ def test_evaluation_seeds_of_one_checkpoint_are_one_training_seed():
     assert pipeline_reasons([section("small budget, 10.2k steps, 3 training seeds")]) == []
     assert pipeline_reasons([section("smoke budget, 64 steps, 3 training seeds")]) == [
         "scale-probe: smoke training budget"]
+
+
+def test_budget_cells_count_training_seeds_only_for_checkpoints_trained_here():
+    from amago_bench.report.measure import NOT_TRAINED, TRAINED_OUTSIDE
+    from amago_bench.report.writer import budget_cell
+
+    assert budget_cell("small budget, 10.2k steps", 3) == "small budget, 10.2k steps, 3 training seeds"
+    assert budget_cell("small budget, 10.2k steps", 1) == "small budget, 10.2k steps, 1 training seed"
+    assert budget_cell(TRAINED_OUTSIDE, 1) == "trained outside amago-bench"
+    assert budget_cell(NOT_TRAINED, None) == "not trained"
