@@ -521,6 +521,6 @@ def _one_run_per_seed(e: pd.DataFrame, label: str) -> pd.DataFrame:
         return e
     keep = per.sort_values(["seed", "n", "run_id"], ascending=[True, False, True]).drop_duplicates("seed")
     dropped = sorted(set(dup["run_id"]) - set(keep["run_id"]))
-    warnings.warn(f"{label}: several runs share a seed (e.g. other --num-envs); counting one per seed, "
+    warnings.warn(f"{label}: several evaluation runs share a seed (the same agent evaluated again, e.g. with other --num-envs or from another path); counting one per seed, "
                   f"leaving out run(s) {', '.join(dropped)}", MissingDataWarning, stacklevel=2)
     return e[e["run_id"].isin(keep["run_id"])]
