@@ -26,7 +26,8 @@ DATA = OUT / "data"
 SUITES = {"popgym-repeat-single": "RepeatPreviousEasy", "popgym-cartpole-single": "PositionOnlyCartPoleEasy"}
 THRESHOLD = 0.95
 LABEL = "one POPGym default (issue 20)"
-VARIANTS = {"amago2-popgym-anneal5k": "the default, scale annealed over 5k env steps"}
+VARIANTS = {"amago2-popgym-anneal5k": "the default, scale annealed over 5k env steps",
+            "amago2-popgym-upd500": "the default, 500 updates per epoch (2x)"}
 """Labels of the experiment agent files in reports/fidelity/configs/ run beside the default."""
 EARLIER = {"amago2": "per-suite settings (before issue 20)", "amago2-tau02-eps02": "per-suite settings (before issue 20)"}
 
