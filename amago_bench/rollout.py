@@ -25,7 +25,7 @@ import gymnasium as gym
 import numpy as np
 
 from amago_bench.envs.spaces import ActionError, check_actions, zeros_like_space
-from amago_bench.envs.trial import TrialEnv
+from amago_bench.envs.trial import TrialEnv, TrialVectorEnv
 from amago_bench.errors import AgentCodeError, UserError
 from amago_bench.policy import Agent, EnvSpec, Step
 from amago_bench.suite import Split, SuiteSpec
@@ -109,13 +109,14 @@ class Consumer(Protocol):
 
 def make_vector_env(suite: SuiteSpec, split: Split, num_envs: int, vector: VectorMode = "sync",
                     backend: str | None = None) -> gym.vector.VectorEnv:
-    """N trial envs in a Gymnasium vector env with autoreset disabled (the rollout resets)."""
+    """N trial envs in a Gymnasium vector env with autoreset disabled (the rollout resets):
+    :class:`~amago_bench.envs.trial.TrialVectorEnv` in this process (``sync``), or one process
+    per env (``async``, Gymnasium's AsyncVectorEnv)."""
     fns = [lambda: TrialEnv(suite, split, backend=backend) for _ in range(num_envs)]
-    mode = gym.vector.AutoresetMode.DISABLED
     if vector == "async":
-        return gym.vector.AsyncVectorEnv(fns, autoreset_mode=mode, shared_memory=False)
+        return gym.vector.AsyncVectorEnv(fns, autoreset_mode=gym.vector.AutoresetMode.DISABLED, shared_memory=False)
     if vector == "sync":
-        return gym.vector.SyncVectorEnv(fns, autoreset_mode=mode)
+        return TrialVectorEnv(fns)
     raise ValueError(f"unknown vector mode {vector!r}; valid: sync, async")
 
 
@@ -168,6 +169,7 @@ class Rollout:
         self.trial_actions: list[list[np.ndarray]] | None = [[] for _ in range(envs.num_envs)] if resumable else None
         self.n = n = envs.num_envs
         self.spec = env_spec(envs, suite)
+        self._where = f"agent {getattr(agent, 'name', '?')!r} on suite {suite.name!r}"  # for action errors
         call_agent(agent, "start()", agent.start, self.spec, seed)
         self.slot: list[Job | None] = jobs.take(n)
         self.episodes: list[list[dict]] = [[] for _ in range(n)]
@@ -204,32 +206,39 @@ class Rollout:
 
     def run(self, consumer: Consumer, max_steps: int | None = None) -> int:
         """Step until every slot is parked or ``max_steps`` vector steps; returns the env steps
-        taken by active envs."""
+        taken by active envs.
+
+        An array handed out in a Step (or to the consumer) is never written afterwards: the
+        rollout's state arrays are replaced, not updated in place, on the common step, and
+        copied before an update in place at an episode or trial end."""
         n, total, steps = self.n, 0, 0
-        while self.active.any() and (max_steps is None or steps < max_steps):
+        n_active = int(self.active.sum())
+        while n_active and (max_steps is None or steps < max_steps):
             step = Step(obs=self.obs, prev_action=self.prev_action, prev_reward=self.prev_reward,
-                        new_trial=self.new_trial, new_episode=self.new_episode, episode_index=self.ep_index.copy(),
-                        step_in_episode=self.t_in_ep.copy(), active=self.active.copy(),
-                        trial_seed=self.trial_seed.copy())
+                        new_trial=self.new_trial, new_episode=self.new_episode, episode_index=self.ep_index,
+                        step_in_episode=self.t_in_ep, active=self.active, trial_seed=self.trial_seed)
             actions = self._checked(call_agent(self.agent, "act()", self.agent.act, step))
             if self.trial_actions is not None:
                 for i in np.flatnonzero(self.active):
                     self.trial_actions[i].append(np.array(actions[i]))
             obs, reward, terminated, truncated, info = self.envs.step(actions)
-            self.obs = obs  # a fresh copy (the vector env copies, copy=True): slot resets may write into it
+            self.obs = obs  # a fresh array (the vector env copies): slot resets may write into it
             steps += 1
-            total += int(self.active.sum())
-            reward = np.asarray(reward, np.float32).copy()
-            ended = (np.asarray(terminated) | np.asarray(truncated)) & self.active
+            total += n_active
+            reward = np.asarray(reward).astype(np.float32)
+            ended = np.asarray(terminated) | np.asarray(truncated)
+            if n_active < n:
+                ended &= self.active
             consumer.on_step(step, actions, reward, ended, list(self.slot))
-            self.prev_action = actions.copy()
-            self.prev_reward = reward.copy()
+            self.prev_action = actions
+            self.prev_reward = reward
             self.new_trial = np.zeros(n, bool)
             self.new_episode = np.zeros(n, bool)
-            self.t_in_ep += 1
+            self.t_in_ep = self.t_in_ep + 1
             if "episode_done" not in info:  # the common step: no episode ended anywhere
                 continue
             done_ep = info["episode_done"] & info["_episode_done"] & self.active
+            self.ep_index = self.ep_index.copy()
             for i in np.flatnonzero(done_ep):
                 job = self.slot[i]
                 record = {
@@ -252,7 +261,9 @@ class Rollout:
                 continue
             last = Step(obs=self.obs, prev_action=actions, prev_reward=reward, new_trial=np.zeros(n, bool),
                         new_episode=self.new_episode.copy(), episode_index=self.ep_index.copy(),
-                        step_in_episode=self.t_in_ep.copy(), active=self.active.copy(), trial_seed=self.trial_seed.copy())
+                        step_in_episode=self.t_in_ep.copy(), active=self.active, trial_seed=self.trial_seed)
+            self.active, self.trial_seed = self.active.copy(), self.trial_seed.copy()
+            self.prev_action, self.prev_reward = actions.copy(), reward.copy()
             for i in np.flatnonzero(ended):
                 job = self.slot[i]
                 if len(self.episodes[i]) != self.suite.trial.episodes:
@@ -272,12 +283,12 @@ class Rollout:
                 self.trial_seed[i] = 0 if self.slot[i] is None else self.slot[i].trial_seed
                 self.prev_action[i] = 0
                 self.prev_reward[i] = 0.0
+            n_active = int(self.active.sum())
         return total
 
     def _checked(self, raw: Any) -> np.ndarray:
         try:
-            return check_actions(raw, self.envs.single_action_space, self.n,
-                                 f"agent {getattr(self.agent, 'name', '?')!r} on suite {self.suite.name!r}")
+            return check_actions(raw, self.envs.single_action_space, self.n, self._where)
         except ActionError as exc:
             i = exc.env_index
             if i is not None and self.slot[i] is not None:

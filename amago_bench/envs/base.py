@@ -56,6 +56,10 @@ class TaskEnv(Protocol):
 
     def close(self) -> None: ...
 
+    # Optional: ``settle_rng()``, for a task env that draws from ``rng`` ahead of need (in batches):
+    # put the generator in the state its draws so far would have left. The trial env calls it
+    # before it draws from the generator itself (a reset without a seed continues the stream).
+
 
 def require(module: str, extra: str, suite: str | None = None) -> Any:
     """Import ``module`` or fail with the pip extra that installs it."""

@@ -58,6 +58,52 @@ def flatten_obs(space: spaces.Space, obs: Any) -> np.ndarray:
     raise TypeError(f"unsupported POPGym observation space {space}")
 
 
+def obs_writer(space: spaces.Space, offset: int = 0):
+    """A function ``write(out, obs)`` that puts :func:`flatten_obs` of ``obs`` into
+    ``out[offset : offset + flat_dim(space)]`` of a zeroed ``out`` (the same values; it only sets
+    the one-hot ones and the box values, which is what costs on every step)."""
+    if isinstance(space, spaces.Discrete):
+        base = offset - int(space.start)
+
+        def write(out: np.ndarray, obs: Any) -> None:
+            out[base + int(obs)] = 1.0
+
+        return write
+    if isinstance(space, spaces.MultiDiscrete):
+        bases = (offset + np.concatenate([[0], np.cumsum(space.nvec.ravel())[:-1]])).tolist()
+
+        def write(out: np.ndarray, obs: Any) -> None:
+            for b, o in zip(bases, np.asarray(obs).ravel().tolist()):
+                out[b + int(o)] = 1.0
+
+        return write
+    if isinstance(space, spaces.Box):
+        end = offset + flat_dim(space)
+
+        def write(out: np.ndarray, obs: Any) -> None:
+            out[offset:end] = np.asarray(obs, np.float32).ravel()
+
+        return write
+    if isinstance(space, spaces.Tuple):
+        starts = np.cumsum([offset] + [flat_dim(s) for s in space.spaces]).tolist()[:-1]
+        if all(isinstance(s, spaces.Discrete) for s in space.spaces):  # e.g. Autoencode: one index per part
+            bases = [at - int(s.start) for at, s in zip(starts, space.spaces)]
+
+            def write(out: np.ndarray, obs: Any) -> None:
+                for b, o in zip(bases, obs):
+                    out[b + int(o)] = 1.0
+
+            return write
+        parts = [obs_writer(s, at) for at, s in zip(starts, space.spaces)]
+
+        def write(out: np.ndarray, obs: Any) -> None:
+            for w, o in zip(parts, obs):
+                w(out, o)
+
+        return write
+    raise TypeError(f"unsupported POPGym observation space {space}")
+
+
 def native_action_count(space: spaces.Space) -> int:
     if isinstance(space, spaces.Discrete):
         return int(space.n)
@@ -70,6 +116,44 @@ def decode_action(space: spaces.Space, action: int) -> Any:
     if isinstance(space, spaces.Discrete):
         return int(space.start) + int(action)
     return np.array(np.unravel_index(int(action), tuple(space.nvec)), dtype=np.int64)
+
+
+class ReplacementDraws:
+    """The uniformly random valid actions that replace out-of-range ones, drawn from the trial's
+    Generator ``BATCH`` at a time (one draw costs about as much as a POPGym step).
+
+    The values, in order, are those of one ``int(rng.integers(n))`` per replacement: numpy draws a
+    batch of bounded integers element by element from the same stream, so k at once equal k one
+    by one, and leave the same state (tests/envs/test_popgym.py checks both). Drawing ahead moves
+    the generator past the draws used so far; :meth:`settle` puts it back where one-by-one draws
+    would have left it, for whoever draws from it next. A new generator (a reseeded trial) drops
+    what was drawn from the old one."""
+
+    BATCH = 64
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+        self.rng: np.random.Generator | None = None
+        self.ahead: list[int] = []  # drawn and not yet used, next last
+        self.state: dict[str, Any] = {}  # the generator's state before the batch
+        self.used = 0  # values of the batch used so far
+
+    def draw(self, rng: np.random.Generator) -> int:
+        if rng is not self.rng:
+            self.rng, self.ahead = rng, []
+        if not self.ahead:
+            self.state = rng.bit_generator.state
+            self.ahead = rng.integers(self.n, size=self.BATCH).tolist()[::-1]
+            self.used = 0
+        self.used += 1
+        return self.ahead.pop()
+
+    def settle(self) -> None:
+        if self.ahead and self.rng is not None:
+            self.rng.bit_generator.state = self.state
+            if self.used:
+                self.rng.integers(self.n, size=self.used)
+            self.ahead = []
 
 
 class PopgymTaskEnv:
@@ -85,21 +169,18 @@ class PopgymTaskEnv:
         width = flat_dim(self.native_obs_space)
         if width > TASK_DIMS:
             raise ValueError(f"POPGym task {task.name!r} needs {width} observation dims > {TASK_DIMS}")
-        self.n_valid = min(native_action_count(self.native_act_space), self.action_space.n)
-        self._discrete = isinstance(self.native_obs_space, spaces.Discrete)
-        self._start = int(self.native_obs_space.start) if self._discrete else 0
+        self.n_valid = int(min(native_action_count(self.native_act_space), self.action_space.n))
+        self._write = obs_writer(self.native_obs_space)
+        self._replacements = ReplacementDraws(self.n_valid)
         self._discrete_act = isinstance(self.native_act_space, spaces.Discrete)
+        self._act_start = int(self.native_act_space.start) if self._discrete_act else 0
         dims = self.observation_space.shape[0]
         if dims != TASK_DIMS + EXTRA_DIMS:
             raise ValueError(f"{suite.path}: popgym observation must have {TASK_DIMS + EXTRA_DIMS} dims, got {dims}")
 
     def _encode(self, native_obs: Any, ctx: StepContext) -> np.ndarray:
         out = np.zeros(TASK_DIMS + EXTRA_DIMS, np.float32)
-        if self._discrete:  # the common case, written in place (this runs on every step)
-            out[int(native_obs) - self._start] = 1.0
-        else:
-            flat = flatten_obs(self.native_obs_space, native_obs)
-            out[: flat.shape[0]] = flat
+        self._write(out, native_obs)  # flatten_obs(native space, native_obs) into out[:26], in place
         out[TASK_DIMS] = ctx.step_in_episode / 1000.0
         out[TASK_DIMS + 1] = ctx.episode_index
         out[TASK_DIMS + 2] = float(ctx.last_action_valid)
@@ -115,13 +196,21 @@ class PopgymTaskEnv:
 
     def step(self, action: Any, ctx_fn, rng: np.random.Generator):
         a = int(action)
-        valid = 0 <= a < self.n_valid
-        if not valid:
-            a = int(rng.integers(self.n_valid))
-        native = a + int(self.native_act_space.start) if self._discrete_act else decode_action(self.native_act_space, a)
-        obs, reward, terminated, truncated, info = self.env.step(native)
-        ctx = ctx_fn(float(reward), valid)
-        return self._encode(obs, ctx), float(reward), bool(terminated), bool(truncated), {"action_valid": valid}
+        if 0 <= a < self.n_valid:
+            native = a + self._act_start if self._discrete_act else decode_action(self.native_act_space, a)
+            obs, reward, terminated, truncated, _ = self.env.step(native)
+            reward = float(reward)
+            return self._encode(obs, ctx_fn(reward, True)), reward, bool(terminated), bool(truncated), {}
+        a = self._replacements.draw(rng)  # outside the task's own actions: a uniformly random valid one
+        native = a + self._act_start if self._discrete_act else decode_action(self.native_act_space, a)
+        obs, reward, terminated, truncated, _ = self.env.step(native)
+        reward = float(reward)
+        return (self._encode(obs, ctx_fn(reward, False)), reward, bool(terminated), bool(truncated),
+                {"action_valid": False})
+
+    def settle_rng(self) -> None:
+        """Called by the trial env before it draws from the trial's Generator itself."""
+        self._replacements.settle()
 
     def close(self) -> None:
         self.env.close()

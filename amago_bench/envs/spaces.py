@@ -72,10 +72,11 @@ def check_actions(actions: Any, space: spaces.Space, num_envs: int, where: str) 
                 raise ActionError(f"{where}: discrete actions must be integers, got {arr.tolist()}")
         elif arr.dtype.kind not in "iu":
             raise ActionError(f"{where}: discrete actions must be integers, got dtype {arr.dtype}")
-        arr = arr.astype(np.int64)
-        bad = (arr < space.start) | (arr >= space.start + space.n)
-        if bad.any():
-            env = int(np.flatnonzero(bad)[0])
+        arr = arr.astype(np.int64)  # always a new array: the caller may keep it
+        lo = int(space.start)
+        values = arr.tolist()  # (min/max of a short list in Python: cheaper than numpy's per-call overhead)
+        if values and (min(values) < lo or max(values) >= lo + int(space.n)):
+            env = int(np.flatnonzero((arr < lo) | (arr >= lo + int(space.n)))[0])
             raise ActionError(f"{where}: action {arr[env]} for env {env} is out of range [0, {space.n})", env)
         return arr
     if isinstance(space, spaces.Box):

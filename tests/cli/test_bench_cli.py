@@ -34,7 +34,9 @@ def test_bench_envs_prints_table_with_ratios_and_writes_json(capsys, tmp_path):
     proc = rows["procgen-smoke"]
     assert set(proc["sps"]) == {"raw", "harness", "evaluate", "envpool_raw", "envpool_harness"}
     assert all(v > 0 for v in proc["sps"].values())
-    assert proc["ratios"]["harness_over_raw"] == pytest.approx(proc["sps"]["harness"] / proc["sps"]["raw"])
+    # one round: the ratio is that round's
+    assert proc["ratios"]["harness/raw"] == pytest.approx(proc["sps"]["harness"] / proc["sps"]["raw"])
+    assert proc["round_ratios"]["harness/raw"] == [proc["ratios"]["harness/raw"]]
     probe = rows["scale-probe"]
     # the probe has no native env and no EnvPool port: those modes are n/a with a note
     assert "raw" not in probe["sps"] and "envpool_raw" not in probe["sps"] and probe["sps"]["harness"] > 0

@@ -11,7 +11,7 @@ from gymnasium.utils.env_checker import check_env
 
 pytest.importorskip("popgym")
 
-from amago_bench.envs.popgym import TASK_DIMS, flat_dim, flatten_obs  # noqa: E402
+from amago_bench.envs.popgym import TASK_DIMS, ReplacementDraws, flat_dim, flatten_obs, obs_writer  # noqa: E402
 from amago_bench.envs.trial import TrialEnv  # noqa: E402
 from amago_bench.suite import get_suite  # noqa: E402
 
@@ -34,6 +34,55 @@ def test_flatten_is_one_hot_for_discrete_parts():
     sp = spaces.Tuple((spaces.Discrete(2), spaces.MultiDiscrete([3, 4])))
     out = flatten_obs(sp, (1, np.array([2, 0])))
     assert out.tolist() == [0, 1, 0, 0, 1, 1, 0, 0, 0]
+
+
+@pytest.mark.parametrize("space", [
+    spaces.Discrete(5, start=2), spaces.MultiDiscrete([3, 4, 2]), spaces.Box(-1.0, 1.0, (2, 2)),
+    spaces.Tuple((spaces.Discrete(2), spaces.Discrete(4, start=1))),
+    spaces.Tuple((spaces.Discrete(2), spaces.MultiDiscrete([3, 4]), spaces.Box(0.0, 1.0, (3,)))),
+])
+def test_the_step_encoder_writes_what_flatten_obs_returns(space):
+    space.seed(0)
+    write = obs_writer(space, 3)
+    for _ in range(100):
+        obs = space.sample()
+        out, want = np.zeros(30, np.float32), np.zeros(30, np.float32)
+        write(out, obs)
+        want[3 : 3 + flat_dim(space)] = flatten_obs(space, obs)
+        assert np.array_equal(out, want)
+
+
+@pytest.mark.parametrize("n", [2, 4, 17, 26])
+def test_replacements_drawn_ahead_equal_one_draw_each_and_settle_the_generator(n):
+    a, b = np.random.default_rng(3), np.random.default_rng(3)
+    draws = ReplacementDraws(n)
+    for used in (1, 64, 65, 150):  # inside a batch, at its end, just past it, several batches
+        assert [draws.draw(a) for _ in range(used)] == [int(b.integers(n)) for _ in range(used)]
+        draws.settle()
+        assert a.bit_generator.state == b.bit_generator.state  # the next drawer sees the same stream
+        assert a.integers(1000) == b.integers(1000)
+    fresh = np.random.default_rng(9)  # a reseeded trial: a new generator, nothing carried over
+    assert draws.draw(fresh) == int(np.random.default_rng(9).integers(n))
+
+
+def test_unseeded_resets_draw_the_tasks_one_by_one_draws_would(monkeypatch):
+    """A reset without a seed continues the trial's generator: drawing replacements ahead must not
+    change which task and variant it draws next (batch 1 is one draw per replacement)."""
+
+    def stream(batch):
+        monkeypatch.setattr(ReplacementDraws, "BATCH", batch)
+        env, rng, out = TrialEnv(SUITE, "train"), np.random.default_rng(0), []
+        obs, info = env.reset(seed=4)
+        out.append((info["task"], obs.tolist()))
+        for _ in range(600):
+            obs, r, term, trunc, info = env.step(int(rng.integers(26)))  # mostly out of range
+            out.append((obs.tolist(), r))
+            if term or trunc:
+                obs, info = env.reset()
+                out.append((info["task"], env._trial_seed, obs.tolist()))
+        return out
+
+    assert stream(64) == stream(1)
 
 
 def test_observation_layout_and_invalid_action_flag():

@@ -151,6 +151,25 @@ def test_trial_is_two_attempts_at_one_level_with_the_marker(smoke):
     assert not any((f[:, r, c] == 0).all() for f in frames[0])
 
 
+def test_frames_are_handed_out_without_a_copy_and_never_change_afterwards(smoke):
+    """The task env returns EnvPool's own arrays (no copy per step): that is safe only while
+    EnvPool gives a new array at every step and never writes into an old one."""
+    env = TrialEnv(smoke, "train", task="coinrun")
+    obs, _ = env.reset(seed=3)
+    kept, copies = [obs], [obs.copy()]
+    for a in np.random.default_rng(0).integers(15, size=300):
+        obs, _, term, trunc, _ = env.step(int(a))
+        kept.append(obs)
+        copies.append(obs.copy())
+        if term or trunc:
+            obs, _ = env.reset(seed=4)
+            kept.append(obs)
+            copies.append(obs.copy())
+    assert len({k.__array_interface__["data"][0] for k in kept}) == len(kept)
+    assert all(np.array_equal(k, c) for k, c in zip(kept, copies))
+    env.close()
+
+
 def test_variant_is_the_level_seed_and_test_levels_are_disjoint(smoke):
     from amago_bench.envs.base import StepContext
 
