@@ -162,3 +162,27 @@ def test_critic_head_is_chosen_by_config_and_action_space():
                       bins=4, critic_head="per-action")
     with pytest.raises(ConfigError, match="action-input"):
         AmagoModel(SHAPES["continuous"], cfg, 4)
+
+
+@HEADS
+def test_twohot_shared_cross_entropy_and_its_gradients_equal_the_plain_head(cls, kind, chunk):
+    """The Ind. critic's loss path (two-hot cross-entropy at the replay action, custom backward;
+    grouped by action for the per-action head) gives the plain head's loss and gradients."""
+    torch.manual_seed(7)
+    shapes = SHAPES[kind] if cls is CriticEnsemble else shapes_from_spaces(gym.spaces.Box(-1, 1, (5,)), gym.spaces.Discrete(13), 8, 2)
+    critics = cls(D, shapes, CFG, 16).double()
+    twohot = TwoHot(16, 1e3).double()
+    g = torch.Generator().manual_seed(8)
+    G = len(CFG.gammas)
+    h = torch.randn(B, L, D, dtype=torch.float64, generator=g, requires_grad=True)
+    a = _actions(shapes, (B, L), g)
+    target = twohot.encode(torch.randn(B, L, G, dtype=torch.float64, generator=g) * 10)
+    w = torch.randn(CFG.critics, B, L, G, dtype=torch.float64, generator=g)
+    inputs = [h, *critics.parameters()]
+    ce, values = critics.twohot_shared(critics.trunk(h), a, target, twohot.decode)
+    q = critics.head(critics.trunk(h), a[:, :, None, None].expand(B, L, 1, G, *a.shape[2:]))[:, :, :, 0]
+    plain = -(target[None] * q.log_softmax(-1)).sum(-1)
+    assert torch.allclose(ce, plain, rtol=1e-10, atol=1e-12)
+    assert torch.allclose(values.double(), twohot.decode(q).double(), rtol=1e-6, atol=1e-6)
+    for x, y in zip(torch.autograd.grad((ce * w).sum(), inputs), torch.autograd.grad((plain * w).sum(), inputs)):
+        assert torch.allclose(x, y, rtol=1e-10, atol=1e-12)
