@@ -393,7 +393,7 @@ class TrainingRun:
 
                 self.writer = SummaryWriter(str(self.out / "tb"))
             except ImportError:
-                self.log("tensorboard is not installed; metrics go to metrics.csv only ({pip_install('agent')})")
+                self.log(f"tensorboard is not installed; metrics go to metrics.csv only ({pip_install('agent')})")
 
     @property
     def to_train(self) -> bool:
