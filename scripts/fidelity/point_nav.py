@@ -15,8 +15,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
+from curves import plot_seed_curves
 
 ROOT = Path(__file__).resolve().parents[2]
 OUT = ROOT / "reports" / "fidelity"
@@ -56,28 +56,6 @@ def reach_table(df: pd.DataFrame, target: float = TARGET) -> str:
     return "\n".join(lines) + "\n"
 
 
-def plot_curves(df: pd.DataFrame, x: str, ax=None):
-    """One line per (agent, seed): colour = agent, line style = seed. ``df``: agent, seed, ``x``, normalised."""
-    from amago_bench.report.figures import colours, new_ax
-
-    ax = ax if ax is not None else new_ax(9, 4.0)
-    agents = sorted(df["agent"].unique())
-    col = colours(agents)
-    styles = ["-", "--", ":", "-."]
-    for agent in agents:
-        for k, (seed, g) in enumerate(df[df["agent"] == agent].groupby("seed")):
-            g = g.sort_values(x)
-            ax.plot(g[x], g["normalised"], color=col[agent], ls=styles[k % len(styles)], marker="o", ms=2.5, lw=1.3,
-                    label=f"{agent}, seed {seed}")
-    ax.axhline(0.0, color="0.4", lw=0.8)
-    ax.axhline(1.0, color="0.4", lw=0.8, ls="--")
-    ax.axhline(TARGET, color="0.6", lw=0.6, ls=":")
-    ax.set_ylabel("normalised return, episode 2 (test)")
-    ax.legend(fontsize=7, frameon=False, loc="upper left", bbox_to_anchor=(1.01, 1.0))
-    ax.spines[["top", "right"]].set_visible(False)
-    return ax
-
-
 def main() -> None:
     from amago_bench.report.figures import save
 
@@ -97,8 +75,8 @@ def main() -> None:
     seeds = ", ".join(str(s) for s in sorted(df["seed"].unique()))
     for x, xlabel, name in (("env_steps", "environment steps", "steps"),
                             ("wall_s", "training wall-clock seconds (1 CPU thread, evaluation excluded)", "wall")):
-        ax = plot_curves(df.dropna(subset=[x]), x)
-        ax.set_xlabel(xlabel)
+        ax = plot_seed_curves(df.dropna(subset=[x]), x, group="agent", target=TARGET, xlabel=xlabel,
+                              ylabel="normalised return, episode 2 (test)")
         for p in save(ax, OUT / f"point-nav_{name}", "point-nav (2-D navigation to a hidden goal), small budget",
                       f"scripts/fidelity/point_nav.py plot, from reports/fidelity/data/point_nav_curves.csv; seeds {seeds}; "
                       "commands: reports/fidelity/README.md, Continuous actions"):

@@ -17,8 +17,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
+from curves import plot_seed_curves
 
 ROOT = Path(__file__).resolve().parents[2]
 OUT = ROOT / "reports" / "fidelity"
@@ -69,30 +69,6 @@ def reach_table(df: pd.DataFrame) -> str:
     return "\n".join(lines) + "\n"
 
 
-def plot_curves(df: pd.DataFrame, ax=None):
-    """One line per (impl, seed) against env steps: colour = impl, line style = seed.
-    ``df`` columns: impl, seed, env_steps, normalised."""
-    from amago_bench.report.figures import colours, new_ax
-
-    ax = ax if ax is not None else new_ax(9, 4.0)
-    impls = [LABEL] + sorted(set(df["impl"]) - {LABEL})
-    col = colours(impls)
-    styles = ["-", "--", ":", "-."]
-    for impl in impls:
-        for k, (seed, g) in enumerate(df[df["impl"] == impl].groupby("seed")):
-            g = g.sort_values("env_steps")
-            ax.plot(g["env_steps"], g["normalised"], color=col[impl], ls=styles[k % len(styles)], marker="o", ms=2.5,
-                    lw=1.6 if impl == LABEL else 0.9, alpha=1.0 if impl == LABEL else 0.6, label=f"{impl}, seed {seed}")
-    ax.axhline(0.0, color="0.4", lw=0.8)
-    ax.axhline(1.0, color="0.4", lw=0.8, ls="--")
-    ax.axhline(THRESHOLD, color="0.6", lw=0.6, ls=":")
-    ax.set_xlabel("environment steps")
-    ax.set_ylabel("normalised return (test)")
-    ax.legend(fontsize=7, frameon=False, loc="upper left", bbox_to_anchor=(1.01, 1.0))
-    ax.spines[["top", "right"]].set_visible(False)
-    return ax
-
-
 def plot(df: pd.DataFrame) -> list[str]:
     from amago_bench.report.figures import save
 
@@ -102,7 +78,7 @@ def plot(df: pd.DataFrame) -> list[str]:
     for task, d in df.groupby("task"):
         both = pd.concat([d[["impl", "seed", "env_steps", "normalised"]],
                           earlier.loc[earlier["task"] == task, ["impl", "seed", "env_steps", "normalised"]]])
-        ax = plot_curves(both)
+        ax = plot_seed_curves(both, "env_steps", order=[LABEL], emphasise=LABEL, target=THRESHOLD, xlabel="environment steps")
         paths += save(ax, OUT / f"popgym_default_{task}", f"POPGym {task}, amago2 --budget small, single episode",
                       "scripts/fidelity/popgym_default.py plot, from data/popgym_default_curves.csv and data/curves.csv; "
                       "1 CPU thread; commands: reports/fidelity/README.md, 'One POPGym default (issue 20)'")

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from curves import plot_seed_curves
 
 ROOT = Path(__file__).resolve().parents[2]
 OUT = ROOT / "reports" / "fidelity"
@@ -131,30 +132,6 @@ def table_md(reach: pd.DataFrame) -> str:
     return "\n".join(lines) + "\n"
 
 
-def plot_curves(d: pd.DataFrame, x: str, ax=None):
-    """One line per (implementation, seed): colour = implementation, line style = seed.
-    ``d`` columns: impl, seed, ``x``, normalised."""
-    from amago_bench.report.figures import new_ax, colours
-
-    ax = ax if ax is not None else new_ax(11, 4.5)
-    d = labelled(d)
-    impls = [i for i in LABEL_ORDER if i in set(d["impl"])] + sorted(set(d["impl"]) - set(LABEL_ORDER))
-    col = colours(impls)
-    styles = ["-", "--", ":", "-."]
-    for impl in impls:
-        for k, (seed, g) in enumerate(d[d["impl"] == impl].groupby("seed")):
-            g = g.sort_values(x)
-            ax.plot(g[x], g["normalised"], color=col[impl], ls=styles[k % len(styles)], marker="o", ms=2.5, lw=1.3,
-                    label=f"{impl}, seed {seed}")
-    ax.axhline(0.0, color="0.4", lw=0.8)
-    ax.axhline(1.0, color="0.4", lw=0.8, ls="--")
-    ax.axhline(THRESHOLD, color="0.6", lw=0.6, ls=":")
-    ax.set_ylabel("normalised return (test)")
-    ax.legend(fontsize=7, frameon=False, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # beside the curves, not on them
-    ax.spines[["top", "right"]].set_visible(False)
-    return ax
-
-
 def plot(df: pd.DataFrame) -> list[str]:
     from amago_bench.report.figures import save
 
@@ -162,8 +139,7 @@ def plot(df: pd.DataFrame) -> list[str]:
     for task, d in df.groupby("task"):
         for x, xlabel, name in (("env_steps", "environment steps", "steps"),
                                 ("wall_s", "training wall-clock seconds (1 CPU thread, evaluation excluded)", "wall")):
-            ax = plot_curves(d.dropna(subset=[x]), x)
-            ax.set_xlabel(xlabel)
+            ax = plot_seed_curves(labelled(d.dropna(subset=[x])), x, order=LABEL_ORDER, target=THRESHOLD, xlabel=xlabel)
             seeds = ", ".join(str(int(v)) for v in sorted(d["seed"].unique()))
             paths += save(ax, OUT / f"{task}_{name}", f"POPGym {task}, single task, 1 episode per trial",
                           f"scripts/fidelity/report.py plot, from reports/fidelity/data/curves.csv; seeds {seeds}; "

@@ -1,0 +1,47 @@
+"""The one learning-curve plot of the fidelity scripts (report.py, popgym_default.py, point_nav.py,
+ml1.py): one line per (group, seed), colour = group, line style = seed.
+
+Groups get distinct colours from matplotlib's qualitative ``tab10`` in the order given (not the
+report's hashed agent colours, which can make two neighbouring implementations look alike).
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import pandas as pd
+
+STYLES = ("-", "--", ":", "-.")
+
+
+def plot_seed_curves(df: pd.DataFrame, x: str, y: str = "normalised", group: str = "impl", order: Sequence[str] | None = None,
+                     emphasise: str | None = None, target: float | None = None, bounds: tuple[float, float] | None = (0.0, 1.0),
+                     ylabel: str = "normalised return (test)", xlabel: str | None = None, ax=None):
+    """``df`` columns: ``group``, seed, ``x``, ``y``. ``order``: groups first in this order (the
+    rest sorted after); ``emphasise``: one group drawn thicker, the others lighter; ``target``: a
+    dotted line; ``bounds``: lines at the normalisation ends (None: none). Returns the axes."""
+    import matplotlib
+
+    from amago_bench.report.figures import new_ax
+
+    ax = ax if ax is not None else new_ax(10, 4.2)
+    present = set(df[group])
+    groups = [g for g in (order or ()) if g in present] + sorted(present - set(order or ()))
+    palette = matplotlib.colormaps["tab10"].colors
+    for i, name in enumerate(groups):
+        for k, (seed, d) in enumerate(df[df[group] == name].groupby("seed")):
+            d = d.sort_values(x)
+            strong = emphasise is None or name == emphasise
+            ax.plot(d[x], d[y], color=palette[i % len(palette)], ls=STYLES[k % len(STYLES)], marker="o", ms=2.5,
+                    lw=1.5 if strong else 0.9, alpha=1.0 if strong else 0.65, label=f"{name}, seed {seed}")
+    if bounds is not None:
+        ax.axhline(bounds[0], color="0.4", lw=0.8)
+        ax.axhline(bounds[1], color="0.4", lw=0.8, ls="--")
+    if target is not None:
+        ax.axhline(target, color="0.6", lw=0.6, ls=":")
+    ax.set_ylabel(ylabel)
+    if xlabel:
+        ax.set_xlabel(xlabel)
+    ax.legend(fontsize=7, frameon=False, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # beside the curves, not on them
+    ax.spines[["top", "right"]].set_visible(False)
+    return ax
