@@ -81,6 +81,13 @@ class LossConfig:
     """ind: two-hot cross-entropy over symlog bins; dep: MSE on PopArt-normalised targets."""
     actor: Literal["ind", "dep"] = "ind"
     """ind: binary filtered BC; dep: -Q(h, a ~ pi)."""
+    online_weight: float = 0.0
+    """Ind. actor only: weight of an added "online" term, -E_{a~pi} Q(h, a) through the frozen
+    critics divided by the batch's spread of TD targets per discount (reparameterised for
+    continuous actions, the exact sum over actions for discrete ones). 0: the paper's AMAGO-2
+    (filtered BC alone); the reference AMAGO's AMAGO-1 `agent` type uses 1.0 with bc_weight 0.1."""
+    bc_weight: float = 1.0
+    """Ind. actor only: weight of the filtered BC term."""
     critic_weight: float = 10.0
     reward_multiplier: float = 1.0
     reward_clip: float = 0.0
@@ -210,6 +217,14 @@ def validate(cfg: AgentConfig, where: str = "config") -> None:
         raise ConfigError(f"{where}: bins must be >= 2, got {m.bins}")
     if not 1 <= cfg.loss.target_critics <= m.critics:
         raise ConfigError(f"{where}: target_critics must be in [1, critics={m.critics}], got {cfg.loss.target_critics}")
+    lo = cfg.loss
+    if lo.online_weight < 0 or lo.bc_weight < 0:
+        raise ConfigError(f"{where}: [loss] online_weight and bc_weight must be >= 0, got {lo.online_weight} and {lo.bc_weight}")
+    if lo.actor == "dep" and (lo.online_weight != 0.0 or lo.bc_weight != 1.0):
+        raise ConfigError(f"{where}: [loss] online_weight and bc_weight apply to actor = \"ind\" (the \"dep\" actor is the "
+                          "online term alone); remove them or set actor = \"ind\"")
+    if lo.actor == "ind" and lo.online_weight + lo.bc_weight == 0:
+        raise ConfigError(f"{where}: [loss] online_weight and bc_weight are both 0, so the actor never learns; set one > 0")
     if not cfg.loss.reward_clip >= 0:
         raise ConfigError(f"{where}: [loss] reward_clip must be >= 0 (0 = no clipping), got {cfg.loss.reward_clip}")
     positive = {"model": ("d_model", "d_ff", "layers", "heads", "critics", "tstep_dim", "tstep_hidden", "head_hidden"),

@@ -5,6 +5,8 @@
     actor  = "ind": -1{Q(h, a) - E_{a'~pi} Q(h, a') > 0} * log pi(a | h)   (binary filtered BC)
     actor  = "dep": -Q(h, a ~ pi)                                    (expectation over pi if discrete,
                                                                       reparameterised if continuous)
+    "ind" with online_weight w > 0 (AMAGO-1's mix, off by default):
+             bc_weight * (filtered BC above) + w * -Q(h, a ~ pi) / std(y)   (std per discount, over the batch)
     y = reward_multiplier * clip(r) + gamma * (1 - done) * mean of 2 random target critics at (h', a' ~ pi(h'))
     total = mean over valid transitions, gammas and critics of  L_actor + critic_weight * L_critic
 
@@ -182,28 +184,33 @@ def amago_loss(
     critic_loss = _masked_mean(critic_loss.permute(1, 2, 0, 3), valid)
 
     # -- actor loss -----------------------------------------------------------------------------
-    logp = None
-    if cfg.actor == "ind":
-        with torch.no_grad():
-            q_sa = q_values.mean(0)  # (B, L-1, G) mean over critics
-            a_pi = sample_actions(pi_t.detach().float(), discrete, cfg.baseline_samples, generator)  # (B, L-1, K, G)
-            q_pi = model.critics.values(z.detach(), a_pi, value).mean(0).mean(2)  # (B, L-1, G)
-            weight = (q_sa - q_pi > 0).float()
-        logp = log_prob(pi_t.float(), a_t, discrete)  # (B, L-1, G)
-        actor_loss = _masked_mean(-weight * logp, valid)
-        filtered = _masked_mean(weight, valid)
-    else:
+    def online() -> torch.Tensor:  # -E_{a~pi} Q(h, a), critics frozen: (B, L-1, G)
         if discrete:
             A = model.shapes.action_dim
             with torch.no_grad():
                 every = torch.arange(A, device=h.device).reshape(1, 1, A, 1).expand(*h_t.shape[:2], A, G)
                 q_all = model.critics.values(z.detach(), every, value).mean(0)  # (B, L-1, A, G)
-            actor_loss = -(pi_t.float().softmax(-1) * q_all.transpose(-1, -2)).sum(-1)  # (B, L-1, G)
-        else:
-            a_new = rsample_actions(pi_t.float(), 1)  # (B, L-1, 1, G, A)
-            actor_loss = -value(model.critics(h_t.detach(), a_new, frozen=True).float()).mean(0)[:, :, 0]
-        actor_loss = _masked_mean(actor_loss, valid)
-        filtered = torch.tensor(float("nan"))
+            return -(pi_t.float().softmax(-1) * q_all.transpose(-1, -2)).sum(-1)
+        a_new = rsample_actions(pi_t.float(), 1)  # (B, L-1, 1, G, A)
+        return -value(model.critics(h_t.detach(), a_new, frozen=True).float()).mean(0)[:, :, 0]
+
+    filtered = torch.tensor(float("nan"))
+    if cfg.actor == "ind":
+        actor_loss = torch.zeros((), device=h.device)
+        if cfg.bc_weight > 0:
+            with torch.no_grad():
+                q_sa = q_values.mean(0)  # (B, L-1, G) mean over critics
+                a_pi = sample_actions(pi_t.detach().float(), discrete, cfg.baseline_samples, generator)  # (B, L-1, K, G)
+                q_pi = model.critics.values(z.detach(), a_pi, value).mean(0).mean(2)  # (B, L-1, G)
+                weight = (q_sa - q_pi > 0).float()
+            logp = log_prob(pi_t.float(), a_t, discrete)  # (B, L-1, G)
+            actor_loss = actor_loss + cfg.bc_weight * _masked_mean(-weight * logp, valid)
+            filtered = _masked_mean(weight, valid)
+        if cfg.online_weight > 0:  # scale-free: Q in units of the batch's target spread per discount
+            spread = torch.stack([y[..., g][valid].std() if valid.sum() > 1 else y.new_ones(()) for g in range(G)])
+            actor_loss = actor_loss + cfg.online_weight * _masked_mean(online() / spread.clamp(min=1e-6), valid)
+    else:
+        actor_loss = _masked_mean(online(), valid)
 
     total = actor_loss + cfg.critic_weight * critic_loss
     with torch.no_grad():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import gymnasium as gym
 import numpy as np
@@ -318,3 +319,61 @@ def test_inverse_cdf_draws_follow_the_probabilities():
     assert torch.allclose(torch.bincount(idx[0], minlength=4).float() / 20000, probs[0], atol=0.02)
     assert (idx[0] != 1).all() and (idx[1] == 2).all()
     assert inverse_cdf(torch.tensor([[0.0, 0.6, 0.4, 0.0]]), torch.tensor([[0.0, 0.9999999]])).tolist() == [[1, 2]]
+
+
+def _actor_loss(cfg: AgentConfig, shapes, batch, weights=None):
+    learner = Learner(cfg, shapes, seed=0)
+    learner.model.eval()
+    if weights is not None:
+        learner.model.load_state_dict(weights)
+        learner.target_critics.load_state_dict(learner.model.critics.state_dict())
+    _, metrics = amago_loss(learner.model, learner.target_critics, learner.twohot, learner.popart, batch, cfg.loss,
+                            torch.Generator().manual_seed(0))
+    return learner, metrics
+
+
+@HEADS
+def test_online_term_is_the_dep_actor_in_units_of_the_target_spread(shapes, head):
+    """Ind. actor with bc_weight 0 and online_weight w is w x the Dep. actor's loss divided by the
+    batch's spread of TD targets (one discount here, so one spread); the default (online 0, BC 1)
+    is the filtered BC loss unchanged."""
+    one = dataclasses.replace(_model(head), gammas=(0.99,), act_gamma=0.99)
+    batch, _ = _batch(shapes)
+    base = AgentConfig(model=one, loss=LossConfig(actor="ind"))
+    learner, bc = _actor_loss(base, shapes, batch)
+    weights = {k: v.clone() for k, v in learner.model.state_dict().items()}
+    _, dep = _actor_loss(AgentConfig(model=one, loss=LossConfig(actor="dep")), shapes, batch, weights)
+    _, online = _actor_loss(AgentConfig(model=one, loss=LossConfig(actor="ind", bc_weight=0.0, online_weight=2.0)), shapes,
+                            batch, weights)
+    _, both = _actor_loss(AgentConfig(model=one, loss=LossConfig(actor="ind", bc_weight=1.0, online_weight=2.0)), shapes,
+                          batch, weights)
+    assert online["loss/actor"] != pytest.approx(0.0)
+    assert math.isnan(online["actor/filtered_frac"])
+    # the spread: recompute the targets' std from the metrics' own loss ratio and check its sign and size
+    ratio = online["loss/actor"] / (2.0 * dep["loss/actor"])
+    assert 0 < ratio < 1.0  # rewards ~ N(0, 100^2): a spread well above 1 shrinks the term
+    assert both["loss/actor"] == pytest.approx(bc["loss/actor"] + online["loss/actor"], rel=1e-5)
+    assert both["loss/critic"] == pytest.approx(bc["loss/critic"]) and dep["loss/critic"] == pytest.approx(bc["loss/critic"])
+
+
+@pytest.mark.parametrize("shapes", [DISCRETE, CONTINUOUS], ids=["discrete", "continuous"])
+def test_online_term_moves_only_the_policy(shapes):
+    """The online term reaches the actor head (and, as BC does, the encoder through pi) but no
+    critic parameter: the critics are frozen inside it."""
+    head = "per-action" if shapes.discrete else "action-input"
+    cfg = AgentConfig(model=_model(head), loss=LossConfig(actor="ind", bc_weight=0.0, online_weight=1.0, critic_weight=0.0))
+    learner = Learner(cfg, shapes, seed=1)
+    batch, _ = _batch(shapes, lengths=(10, 10, 10))
+    _, grads = _loss_and_grads(learner, batch, seed=0)
+    actor = [n for n in grads if n.startswith("actor.")]
+    assert actor and all(float(grads[n].abs().sum()) > 0 for n in actor)
+    assert all(float(grads[n].abs().sum()) == 0 for n in grads if n.startswith("critics."))
+
+
+@pytest.mark.parametrize("loss,match", [(dict(actor="dep", online_weight=1.0), "apply to actor"),
+                                        (dict(bc_weight=0.0), "both 0"), (dict(online_weight=-1.0), ">= 0")])
+def test_online_and_bc_weights_are_validated(loss, match):
+    from amago_bench.agents.amago2.config import validate
+
+    with pytest.raises(ConfigError, match=match):
+        validate(AgentConfig(model=TINY, loss=LossConfig(**loss)))
