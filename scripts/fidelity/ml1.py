@@ -27,8 +27,11 @@ ROOT = Path(__file__).resolve().parents[2]
 OUT = ROOT / "reports" / "fidelity"
 DATA = OUT / "data"
 SUITE = "ml1-reach"
-OURS = "ours, amago2"
 REFERENCE = "reference AMAGO, agent"
+#: our agent files (reports/fidelity/configs/) -> the label of their curves
+OURS = {"amago2-ml1-side-by-side": "ours, amago2 (filtered BC; greedy evaluation)",
+        "amago2-ml1-online": "ours, amago2 + online term 1.0, BC 0.1",
+        "amago2-ml1-reference-loss": "ours, the reference agent's losses (Dep. critic, online 1.0 + BC 0.1)"}
 
 
 def _ours(runs: Path) -> list[dict]:
@@ -40,7 +43,7 @@ def _ours(runs: Path) -> list[dict]:
         episodes = pd.read_csv(ck.parent / "metrics.csv")
         trial_return = episodes.groupby(["env_steps", "trial"])["return"].sum().groupby(level=0).mean()
         for e in data["extra"]["counters"]["eval_scores"]:
-            rows.append({"impl": OURS, "seed": int(data["extra"]["seed"]), "env_steps": int(e["env_steps"]),
+            rows.append({"impl": OURS.get(data["config"]["name"], data["config"]["name"]), "seed": int(data["extra"]["seed"]), "env_steps": int(e["env_steps"]),
                          "wall_s": float(e["wall_s"]) - float(e.get("eval_s", 0.0)), "success": float(e["normalised"]),
                          "trial_return": float(trial_return.get(int(e["env_steps"]), float("nan")))})
     return rows
@@ -100,7 +103,7 @@ def main() -> None:
                               ("trial_return", "return of a 3-attempt trial (test goals)", None)):
         for x, xlabel, name in (("env_steps", "environment steps", "steps"),
                                 ("wall_s", "training wall-clock seconds (1 CPU thread, evaluation excluded)", "wall")):
-            ax = plot_seed_curves(df, x, y=y, order=[OURS, REFERENCE], bounds=bounds, ylabel=ylabel, xlabel=xlabel)
+            ax = plot_seed_curves(df, x, y=y, order=[REFERENCE, *OURS.values()], bounds=bounds, ylabel=ylabel, xlabel=xlabel)
             for p in save(ax, OUT / f"ml1-reach_{y}_{name}", "Meta-World ML1 reach-v3: ours vs the reference AMAGO, equal settings",
                           f"scripts/fidelity/ml1.py plot, from reports/fidelity/data/ml1_curves.csv; seeds {seeds}; 32 test trials "
                           "per evaluation; commands: reports/fidelity/README.md, 'Meta-World ML1 side by side'"):
