@@ -40,6 +40,8 @@ def _ours(runs: Path) -> list[dict]:
     rows = []
     for ck in sorted((runs / SUITE).glob("*-small-seed*/checkpoint.pt")):
         data = read_checkpoint(ck)
+        if not (ck.parent / "metrics.csv").exists():  # no evaluation yet
+            continue
         episodes = pd.read_csv(ck.parent / "metrics.csv")
         trial_return = episodes.groupby(["env_steps", "trial"])["return"].sum().groupby(level=0).mean()
         for e in data["extra"]["counters"]["eval_scores"]:
