@@ -71,14 +71,18 @@ def collect(runs: Path, reference: Path) -> pd.DataFrame:
 
 
 def table(df: pd.DataFrame) -> str:
-    """Markdown: per (implementation, seed) every evaluation as success / trial return."""
+    """Markdown: per (implementation, seed) every evaluation as success / trial return, their mean
+    over the evaluations after training began (env steps > 0: both sides evaluate at 20k, 40k, ...),
+    and the training seconds at the last."""
     steps = sorted(df["env_steps"].unique())
-    lines = ["| implementation | seed | " + " | ".join(f"{s:,}" for s in steps) + " | training wall s at the last |",
-             "|---|---|" + "---|" * len(steps) + "---|"]
+    lines = ["| implementation | seed | " + " | ".join(f"{s:,}" for s in steps) + " | mean of the evaluations after 0 | training wall s at the last |",
+             "|---|---|" + "---|" * len(steps) + "---|---|"]
     for (impl, seed), d in df.groupby(["impl", "seed"]):
         d = d.set_index("env_steps")
         cells = [f"{d.at[s, 'success']:.2f} / {d.at[s, 'trial_return']:,.0f}" if s in d.index else "-" for s in steps]
-        lines.append(f"| {impl} | {seed} | " + " | ".join(cells) + f" | {d['wall_s'].iloc[-1]:,.0f} |")
+        late = d[d.index > 0]
+        mean = f"{late['success'].mean():.2f} / {late['trial_return'].mean():,.0f} ({len(late)})"
+        lines.append(f"| {impl} | {seed} | " + " | ".join(cells) + f" | {mean} | {d['wall_s'].iloc[-1]:,.0f} |")
     return "\n".join(lines) + "\n"
 
 
