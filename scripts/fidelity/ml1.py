@@ -31,7 +31,8 @@ REFERENCE = "reference AMAGO, agent"
 #: our agent files (reports/fidelity/configs/) -> the label of their curves
 OURS = {"amago2-ml1-side-by-side": "ours, amago2 (filtered BC; greedy evaluation)",
         "amago2-ml1-online": "ours, amago2 + online term 1.0, BC 0.1",
-        "amago2-ml1-reference-loss": "ours, the reference agent's losses (Dep. critic, online 1.0 + BC 0.1)"}
+        "amago2-ml1-reference-loss": "ours, the reference agent's losses (Dep. critic, online 1.0 + BC 0.1)",
+        "amago2-ml1-reference-loss-warmup500": "ours, the reference agent's losses and warm-up (500 updates)"}
 
 
 def _ours(runs: Path) -> list[dict]:
