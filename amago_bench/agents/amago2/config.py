@@ -96,7 +96,14 @@ class LossConfig:
     tau: float = 0.003
     """Polyak rate of the target critics."""
     target_critics: int = 2
-    """The TD target averages this many of the target critics, chosen at random per update."""
+    """The TD target combines this many of the target critics, chosen at random per update."""
+    ensemble: Literal["mean", "min"] = "mean"
+    """How critics combine in the TD target (over the chosen target critics) and in the online
+    actor term (over all critics): mean, or min (clipped double Q, as the reference AMAGO does
+    whenever its online term is on; without an online term the min underestimates)."""
+    target_actor: bool = False
+    """True: the TD target's next actions come from a target actor (a Polyak copy of the actor at
+    rate tau, as the reference AMAGO's use_target_actor does); False: from the actor itself."""
     baseline_samples: int = 3
     """Actions sampled from pi for the Ind. actor's value baseline E_pi Q(h, a')."""
     value_range: float = 1e5

@@ -35,12 +35,13 @@ class _Loss(torch.nn.Module):
 
     def __init__(self, learner: "Learner") -> None:
         super().__init__()
-        self.model, self.target_critics = learner.model, learner.target_critics
+        self.model, self.target_critics, self.target_actor = learner.model, learner.target_critics, learner.target_actor
         self.twohot, self.popart = learner.twohot, learner.popart
         self.cfg, self.generator = learner.cfg.loss, learner.generator
 
     def forward(self, batch: Batch) -> tuple[torch.Tensor, dict[str, float]]:
-        return amago_loss(self.model, self.target_critics, self.twohot, self.popart, batch, self.cfg, self.generator)
+        return amago_loss(self.model, self.target_critics, self.twohot, self.popart, batch, self.cfg, self.generator,
+                          self.target_actor)
 
 
 class Learner:
@@ -53,6 +54,7 @@ class Learner:
         outputs = cfg.model.bins if cfg.loss.critic == "ind" else 1
         self.model = AmagoModel(shapes, cfg.model, outputs).to(self.device)
         self.target_critics = copy.deepcopy(self.model.critics).requires_grad_(False)
+        self.target_actor = copy.deepcopy(self.model.actor).requires_grad_(False) if cfg.loss.target_actor else None
         self.twohot = TwoHot(cfg.model.bins, cfg.loss.value_range).to(self.device)
         self.popart = PopArt(cfg.loss.popart_beta).to(self.device)
         o = cfg.optim
@@ -79,7 +81,8 @@ class Learner:
         """The loss of a batch and its metrics: :func:`amago_loss`, through DDP when distributed."""
         if self.ddp is not None:
             return self.ddp(batch)
-        return amago_loss(self.model, self.target_critics, self.twohot, self.popart, batch, self.cfg.loss, self.generator)
+        return amago_loss(self.model, self.target_critics, self.twohot, self.popart, batch, self.cfg.loss, self.generator,
+                          self.target_actor)
 
     def update(self, batch: Batch) -> dict[str, float]:
         """One gradient step on a batch; returns metrics."""
@@ -91,9 +94,11 @@ class Learner:
         norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.optim.grad_clip)
         self.optimizer.step()
         self.scheduler.step()
-        with torch.no_grad():  # Polyak averaging of the target critics
-            torch._foreach_lerp_(list(self.target_critics.parameters()), list(self.model.critics.parameters()),
-                                 self.cfg.loss.tau)
+        with torch.no_grad():  # Polyak averaging of the target critics (and actor)
+            targets, online = list(self.target_critics.parameters()), list(self.model.critics.parameters())
+            if self.target_actor is not None:
+                targets, online = targets + list(self.target_actor.parameters()), online + list(self.model.actor.parameters())
+            torch._foreach_lerp_(targets, online, self.cfg.loss.tau)
         self.updates += 1
         metrics["optim/grad_norm"] = float(norm)
         metrics["optim/lr"] = float(self.scheduler.get_last_lr()[0])
@@ -105,6 +110,7 @@ class Learner:
         return {
             "model": self.model.state_dict(),
             "target_critics": self.target_critics.state_dict(),
+            **({} if self.target_actor is None else {"target_actor": self.target_actor.state_dict()}),
             "popart": self.popart.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
@@ -115,6 +121,8 @@ class Learner:
     def load_state_dict(self, state: dict[str, Any], weights_only: bool = False) -> None:
         self.model.load_state_dict(state["model"])
         self.target_critics.load_state_dict(state["target_critics"])
+        if self.target_actor is not None:
+            self.target_actor.load_state_dict(state["target_actor"])
         self.popart.load_state_dict(state["popart"])
         if weights_only:
             return

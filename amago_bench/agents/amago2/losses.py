@@ -7,7 +7,9 @@
                                                                       reparameterised if continuous)
     "ind" with online_weight w > 0 (AMAGO-1's mix, off by default):
              bc_weight * (filtered BC above) + w * -Q(h, a ~ pi) / std(y)   (std per discount, over the batch)
-    y = reward_multiplier * clip(r) + gamma * (1 - done) * mean of 2 random target critics at (h', a' ~ pi(h'))
+    y = reward_multiplier * clip(r) + gamma * (1 - done) * mean (or min) of 2 random target critics at (h', a' ~ pi(h'))
+        (a' from a Polyak copy of the actor when target_actor is on)
+    ensemble = "min": the TD target and the online term take the min over critics (clipped double Q)
     total = mean over valid transitions, gammas and critics of  L_actor + critic_weight * L_critic
 
 A batch holds B windows of L tokens; transition t goes from token t to token t+1, so the
@@ -138,8 +140,10 @@ def amago_loss(
     batch: Batch,
     cfg: LossConfig,
     generator: torch.Generator | None = None,
+    target_actor: nn.Module | None = None,
 ) -> tuple[torch.Tensor, dict[str, float]]:
-    """The total loss of one batch and its metrics."""
+    """The total loss of one batch and its metrics. ``target_actor`` (when the config's
+    target_actor is on): the Polyak copy of the actor that picks the TD target's next actions."""
     discrete = model.shapes.discrete
     gammas = target_critics.horizon.new_tensor(model.cfg.gammas)  # (G,)
     C = model.cfg.critics
@@ -156,12 +160,16 @@ def amago_loss(
     a_t = batch.action[:, :-1]  # (B, L-1) or (B, L-1, A)
     G = gammas.shape[0]
 
+    def combine(q: torch.Tensor) -> torch.Tensor:  # critics first (C', ...) -> (...)
+        return q.min(0).values if cfg.ensemble == "min" else q.mean(0)
+
     # -- TD target: y (B, L-1, G) ----------------------------------------------------------------
     with torch.no_grad():
-        a_next = sample_actions(pi_next.float(), discrete, 1, generator)  # (B, L-1, 1, G[, A])
+        pi_prime = pi_next if target_actor is None else target_actor(h_next)
+        a_next = sample_actions(pi_prime.float(), discrete, 1, generator)  # (B, L-1, 1, G[, A])
         pick = torch.randperm(C, generator=generator, device="cpu")[: cfg.target_critics].to(h.device)
         z_next = target_critics.trunk(h_next.detach(), idx=pick)
-        q_next = target_critics.values(z_next, a_next, value, idx=pick).mean(0)[:, :, 0]  # (B, L-1, G)
+        q_next = combine(target_critics.values(z_next, a_next, value, idx=pick))[:, :, 0]  # (B, L-1, G)
         r = batch.reward[:, :-1].float()
         if cfg.reward_clip > 0:
             r = r.clamp(-cfg.reward_clip, cfg.reward_clip)
@@ -189,10 +197,10 @@ def amago_loss(
             A = model.shapes.action_dim
             with torch.no_grad():
                 every = torch.arange(A, device=h.device).reshape(1, 1, A, 1).expand(*h_t.shape[:2], A, G)
-                q_all = model.critics.values(z.detach(), every, value).mean(0)  # (B, L-1, A, G)
+                q_all = combine(model.critics.values(z.detach(), every, value))  # (B, L-1, A, G)
             return -(pi_t.float().softmax(-1) * q_all.transpose(-1, -2)).sum(-1)
         a_new = rsample_actions(pi_t.float(), 1)  # (B, L-1, 1, G, A)
-        return -value(model.critics(h_t.detach(), a_new, frozen=True).float()).mean(0)[:, :, 0]
+        return -combine(value(model.critics(h_t.detach(), a_new, frozen=True).float()))[:, :, 0]
 
     filtered = torch.tensor(float("nan"))
     if cfg.actor == "ind":

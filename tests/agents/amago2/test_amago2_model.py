@@ -377,3 +377,50 @@ def test_online_and_bc_weights_are_validated(loss, match):
 
     with pytest.raises(ConfigError, match=match):
         validate(AgentConfig(model=TINY, loss=LossConfig(**loss)))
+
+
+@pytest.mark.parametrize("shapes", [DISCRETE, CONTINUOUS], ids=["discrete", "continuous"])
+def test_min_ensemble_is_clipped_double_q(shapes):
+    """ensemble = "min": the TD target takes the lowest of its target critics and the online term
+    the lowest critic; with one target critic and one critic the two rules agree."""
+    head = "per-action" if shapes.discrete else "action-input"
+    batch, _ = _batch(shapes)
+    out = {}
+    for critics, targets in ((4, 2), (1, 1)):
+        model = dataclasses.replace(_model(head), critics=critics)
+        first = AgentConfig(model=model, loss=LossConfig(critic="dep", actor="dep", target_critics=targets))
+        weights = Learner(first, shapes, seed=0).model.state_dict()  # before PopArt rescales any output layer
+        _, mean = _actor_loss(first, shapes, batch, weights)
+        _, low = _actor_loss(dataclasses.replace(first, loss=dataclasses.replace(first.loss, ensemble="min")), shapes,
+                             batch, weights)
+        out[critics] = mean, low
+    mean, low = out[4]
+    assert low["value/target_mean"] < mean["value/target_mean"]  # min of 2 below their mean (same picks, same a')
+    assert low["loss/actor"] > mean["loss/actor"]  # -min_c Q above -mean_c Q
+    mean, low = out[1]
+    assert low["value/target_mean"] == pytest.approx(mean["value/target_mean"])
+    assert low["loss/actor"] == pytest.approx(mean["loss/actor"])
+
+
+def test_target_actor_follows_the_actor_slowly_and_picks_the_next_actions():
+    cfg = AgentConfig(model=TINY, loss=LossConfig(tau=0.1, target_actor=True), optim=OptimConfig(lr=1e-2, warmup=1))
+    learner = Learner(cfg, CONTINUOUS, seed=0)
+    assert Learner(AgentConfig(model=TINY), CONTINUOUS, seed=0).target_actor is None  # off by default
+    batch, _ = _batch(CONTINUOUS)
+
+    def target_mean(actor) -> float:
+        learner.model.eval()  # the encoder is stochastic in training mode
+        _, m = amago_loss(learner.model, learner.target_critics, learner.twohot, learner.popart, batch, cfg.loss,
+                          torch.Generator().manual_seed(0), actor)
+        return m["value/target_mean"]
+
+    assert target_mean(learner.target_actor) == target_mean(None)  # a fresh copy picks what the actor picks
+    before = [p.clone() for p in learner.target_actor.parameters()]
+    learner.update(batch)
+    for t0, t1, p in zip(before, learner.target_actor.parameters(), learner.model.actor.parameters()):
+        assert float((p - t0).abs().max()) > 1e-3  # the actor moved, so the check below can fail
+        assert torch.allclose(t1, 0.9 * t0 + 0.1 * p.detach(), atol=1e-6)
+    assert target_mean(learner.target_actor) != target_mean(None)  # the lagging copy picks other actions
+    again = Learner(cfg, CONTINUOUS, seed=1)
+    again.load_state_dict(learner.state_dict())
+    assert all(torch.equal(a, b) for a, b in zip(again.target_actor.parameters(), learner.target_actor.parameters()))
