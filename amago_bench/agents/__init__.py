@@ -61,7 +61,7 @@ def config_kind(agent: str) -> str:
             raise AgentConfigError(f"{path}: 'extends' loops through {seen}; break the cycle")
         seen.append(parent)
         try:
-            path = config_path(parent)
+            path = config_path(extends_target(path, parent))
         except AgentConfigError as exc:  # name the file whose 'extends' is wrong
             raise AgentConfigError(f"{path}: extends = {parent!r}: {exc}") from None
     if kind not in TRAINERS:
@@ -92,6 +92,14 @@ def config_path(agent: str, directory: Path | None = None) -> Path:
         raise AgentConfigError(f"unknown agent config {agent!r}; known: {', '.join(known)} "
                                f"(or a path to a .toml file; `amago-bench agents` lists them)")
     return path
+
+
+def extends_target(path: Path, parent: str) -> str:
+    """What ``extends = parent`` in the config file ``path`` names: a config name as written, or a
+    relative .toml path read from the extending file's own folder (so a file and the file it extends
+    can move together and be used from any working folder)."""
+    p = Path(parent)
+    return str(path.parent / p) if p.suffix == ".toml" and not p.is_absolute() else parent
 
 
 def read_config(path: Path) -> dict[str, Any]:

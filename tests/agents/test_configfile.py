@@ -83,3 +83,18 @@ def test_fidelity_study_agent_files_load_and_reproduce_the_settings_their_rows_n
         assert (cfg.loss.tau, t.explore_start, t.explore_end, t.explore_anneal_steps, t.explore_randomize) == \
             (0.02, 1.0, 0.2, 10_000, True), s
         assert (cfg.model.d_model, cfg.model.context) == (128, 128), s
+
+
+def test_a_relative_toml_in_extends_is_read_beside_the_extending_file(tmp_path, monkeypatch):
+    """extends = "base.toml" names the file next to the extending one, whatever the working folder."""
+    from amago_bench.agents import config_kind
+
+    folder = tmp_path / "configs"
+    folder.mkdir()
+    (folder / "base.toml").write_text('kind = "amago2"\n[train]\nepochs = 7\n')
+    (folder / "child.toml").write_text('extends = "base.toml"\nname = "child"\n')
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "elsewhere" / "base.toml").write_text('kind = "rl2-ppo"\n[train]\nepochs = 1\n')  # a decoy in the cwd
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    assert load_amago2(str(folder / "child.toml"), budget="small").train.epochs == 7
+    assert config_kind(str(folder / "child.toml")) == "amago2"

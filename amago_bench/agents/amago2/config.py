@@ -7,7 +7,9 @@ per-suite settings), then ``[budgets.<smoke|small|paper>.<table>]`` (the compute
 size, run length), then ``[budgets.<budget>.suites.<suite name or family>.<table>]``.
 
 ``extends = "amago2"`` starts from another baseline file (the loss variants are two switches
-on the same agent: ``dep-dep.toml`` is ``amago2`` with ``[loss] critic = "dep"``, ``actor = "dep"``).
+on the same agent: ``dep-dep.toml`` is ``amago2`` with ``[loss] critic = "dep"``, ``actor = "dep"``);
+``extends = "other.toml"`` starts from a file beside this one (a relative path is read from the
+extending file's folder, not the working folder).
 An unknown key is an error that lists the valid ones.
 """
 
@@ -18,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Mapping, get_args
 
-from amago_bench.agents import AgentConfigError, config_path, read_config
+from amago_bench.agents import AgentConfigError, config_path, extends_target, read_config
 from amago_bench.agents.configfile import (BUDGETS, Budget, ConfigError, apply_layers, build_sections, check_budget,
                                            check_keys)
 
@@ -196,7 +198,7 @@ def load_config(agent: str, suite: str = "", family: str = "", budget: str = "pa
         if parent in _seen:
             raise ConfigError(f"{path}: 'extends' makes a cycle ({' -> '.join((*_seen, parent))})")
         try:
-            cfg = load_config(parent, suite, family, budget, directory, (*_seen, path.stem))
+            cfg = load_config(extends_target(path, parent), suite, family, budget, directory, (*_seen, path.stem))
         except AgentConfigError as exc:  # name the file whose 'extends' led there
             if str(exc).startswith(f"{path}:"):
                 raise
