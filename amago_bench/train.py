@@ -269,6 +269,9 @@ class TrainingRun:
         self.t0 = time.perf_counter()
         self.wall0 = 0.0
         self.first_epoch = 0
+        self._epoch_end = self.t0
+        self._pace_from: tuple[float, int] | None = None
+        """(clock, epoch index) where this process's first learning epoch began (see :meth:`eta`)."""
 
     def setup(self, threads: int | None, device: str | None) -> tuple[Any, Any]:
         """Torch settings and the suite's checks: returns (torch device, Shapes). A data-parallel
@@ -404,9 +407,17 @@ class TrainingRun:
         """Seconds of this run so far, across resumes, evaluations included."""
         return self.wall0 + time.perf_counter() - self.t0
 
-    def eta(self, epoch: int) -> float:
-        """Seconds left after epoch index ``epoch``, at this process's pace so far."""
-        return (time.perf_counter() - self.t0) / (epoch + 1 - self.first_epoch) * (self.cfg.train.epochs - epoch - 1)
+    def eta(self, epoch: int, learning: bool = True) -> float:
+        """Seconds left after epoch index ``epoch`` (call it once per epoch), at this process's pace
+        since its first epoch that learned (``learning``: the epoch made updates). Epochs that only
+        collect, while the replay fills, cost a fraction of the rest: counting them would make the
+        estimate far too short for the first epochs that learn."""
+        now = time.perf_counter()
+        if learning and self._pace_from is None:
+            self._pace_from = (self._epoch_end, epoch)
+        self._epoch_end = now
+        t0, first = self._pace_from or (self.t0, self.first_epoch)
+        return (now - t0) / (epoch + 1 - first) * (self.cfg.train.epochs - epoch - 1)
 
     @contextlib.contextmanager
     def recording(self, *close: Callable[[], None]) -> Iterator[None]:
@@ -414,7 +425,7 @@ class TrainingRun:
         the run ended (finished, or interrupted / failed with the reason, the exception re-raised)."""
         import torch
 
-        self.t0 = time.perf_counter()
+        self.t0 = self._epoch_end = time.perf_counter()
         self.wall0 = float(self.counters.get("wall_s", 0.0))  # seconds of this run before the last resume
         self.first_epoch = self.counters["epoch"]
         status, reason = "failed", "unknown"

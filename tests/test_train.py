@@ -283,3 +283,26 @@ def test_format_clock_and_the_epochs_override():
     assert with_epochs(cfg, 0) == dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, epochs=0))
     with pytest.raises(UserError, match="--epochs must be >= 0, got -1"):
         with_epochs(cfg, -1)
+
+
+def test_eta_follows_the_pace_of_the_epochs_that_learn(tmp_path, monkeypatch):
+    """10 epochs: 2 that only collect (1 s each), then epochs that learn (10 s each). After the
+    first learning epoch the estimate is 7 x 10 s, not the all-epoch average's 7 x 4 s."""
+    import dataclasses
+
+    import amago_bench.train as train_module
+    from amago_bench.agents.amago2.config import load_config
+    from amago_bench.train import TrainingRun
+
+    clock = [0.0]
+    monkeypatch.setattr(train_module.time, "perf_counter", lambda: clock[0])
+    spec = get_suite("scale-probe")
+    cfg = load_config("amago2", spec.name, spec.family, "smoke")
+    cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, epochs=10))
+    run = TrainingRun(spec, cfg, "smoke", 0, tmp_path, log=None)
+    etas = []
+    for epoch, (seconds, learning) in enumerate([(1, False), (1, False), (10, True), (10, True), (12, True)]):
+        clock[0] += seconds
+        etas.append(run.eta(epoch, learning))
+    assert etas[:2] == [pytest.approx(9 * 1), pytest.approx(8 * 1)]  # nothing learned yet: the pace so far
+    assert etas[2:] == [pytest.approx(7 * 10), pytest.approx(6 * 10), pytest.approx(5 * 32 / 3)]

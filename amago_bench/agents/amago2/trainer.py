@@ -294,7 +294,7 @@ def train(
             if run.writer:
                 run.writer.add_scalar("train/epsilon", collect_agent.epsilon, counters["env_steps"])
             loss = f" | loss {np.mean(metrics['loss/total']):.3f}" if metrics else ""
-            run.log(f"epoch {epoch + 1}/{tc.epochs} | ETA {format_clock(run.eta(epoch))} | env steps {counters['env_steps']} | "
+            run.log(f"epoch {epoch + 1}/{tc.epochs} | ETA {format_clock(run.eta(epoch, learning=bool(metrics)))} | env steps {counters['env_steps']} | "
                     f"updates {learner.updates} | replay {len(replay)} traj | eps {collect_agent.epsilon:.2f}{loss}{summary}")
             # -- checkpoint -----------------------------------------------------------------------
             run.end_epoch(epoch, save)
