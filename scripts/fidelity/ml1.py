@@ -32,7 +32,10 @@ REFERENCE = "reference AMAGO, agent"
 OURS = {"amago2-ml1-side-by-side": "ours, amago2 (filtered BC; greedy evaluation)",
         "amago2-ml1-online": "ours, amago2 + online term 1.0, BC 0.1",
         "amago2-ml1-reference-loss": "ours, the reference agent's losses (Dep. critic, online 1.0 + BC 0.1)",
-        "amago2-ml1-reference-loss-warmup500": "ours, the reference agent's losses and warm-up (500 updates)"}
+        "amago2-ml1-reference-loss-warmup500": "ours, the reference agent's losses and warm-up (500 updates)",
+        "amago2-ml1-reference-loss-min": "ours, the reference agent's losses, clipped double Q",
+        "amago2-ml1-reference-loss-min-target-actor": "ours, the reference agent's losses, clipped double Q, target actor",
+        "amago2-ml1-reference-loss-min-target-actor-std": "ours, as the last, and the reference's policy std and BC clip"}
 
 
 def _ours(runs: Path) -> list[dict]:

@@ -19,7 +19,7 @@ import torch
 
 from amago_bench.agents.amago2.config import AgentConfig
 from amago_bench.agents.amago2.learner import learner_from_checkpoint, read_checkpoint
-from amago_bench.agents.amago2.model import AmagoModel
+from amago_bench.agents.amago2.model import LOG_STD_MAX, LOG_STD_MIN, AmagoModel
 from amago_bench.agents.checkpoint import CheckpointError, check_env_spec
 from amago_bench.agents.device import pick_device
 from amago_bench.agents.inputs import (actions_from_unit, actions_to_unit, memory_tree, obs_to_torch,
@@ -125,7 +125,7 @@ def draw_actions(params: np.ndarray, discrete: bool, rngs: list[np.random.Genera
         cdf = np.cumsum(probs, -1)
         u = np.array([r.random() for r in rngs]) * cdf[:, -1]
         return np.minimum((cdf <= u[:, None]).sum(-1), params.shape[-1] - 1)
-    mean, log_std = params[..., 0], np.clip(params[..., 1], -5, 2)
+    mean, log_std = params[..., 0], np.clip(params[..., 1], LOG_STD_MIN, LOG_STD_MAX)
     if greedy:
         return np.tanh(mean)
     eps = np.stack([r.standard_normal(mean.shape[1:]) for r in rngs])

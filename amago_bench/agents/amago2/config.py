@@ -67,6 +67,11 @@ class ModelConfig:
     from the history alone, and the replayed action picks its row, so the value of each action
     is a first-order function of the history. auto: per-action for discrete actions, else
     action-input. See reports/fidelity/ for the measurements behind the default."""
+    actor_std: Literal["clamp", "tanh"] = "clamp"
+    """Continuous actions: how the actor's raw output becomes the log std of its tanh-Gaussian.
+    clamp: the output clamped to [-5, 2] (std 1 at a zero output; no gradient past a bound);
+    tanh: -5 + 3.5 (tanh(output) + 1), smooth inside the bounds (the reference AMAGO's TanhGaussian;
+    std 0.22 at a zero output)."""
     critics: int = 4
     bins: int = 64
     """Two-hot bins B of the Ind. critic."""
@@ -106,6 +111,10 @@ class LossConfig:
     target_actor: bool = False
     """True: the TD target's next actions come from a target actor (a Polyak copy of the actor at
     rate tau, as the reference AMAGO's use_target_actor does); False: from the actor itself."""
+    bc_action_clip: float = 0.999
+    """Continuous actions: the filtered-BC log-likelihood reads replay actions clipped to
+    [-c, c] (exploration noise clips many to +-1, where tanh's inverse is infinite); the
+    reference AMAGO clips at 0.99."""
     baseline_samples: int = 3
     """Actions sampled from pi for the Ind. actor's value baseline E_pi Q(h, a')."""
     value_range: float = 1e5
@@ -234,6 +243,8 @@ def validate(cfg: AgentConfig, where: str = "config") -> None:
                           "online term alone); remove them or set actor = \"ind\"")
     if lo.actor == "ind" and lo.online_weight + lo.bc_weight == 0:
         raise ConfigError(f"{where}: [loss] online_weight and bc_weight are both 0, so the actor never learns; set one > 0")
+    if not 0.0 < lo.bc_action_clip < 1.0:
+        raise ConfigError(f"{where}: [loss] bc_action_clip must be in (0, 1) (tanh reaches neither -1 nor 1), got {lo.bc_action_clip}")
     if not cfg.loss.reward_clip >= 0:
         raise ConfigError(f"{where}: [loss] reward_clip must be >= 0 (0 = no clipping), got {cfg.loss.reward_clip}")
     positive = {"model": ("d_model", "d_ff", "layers", "heads", "critics", "tstep_dim", "tstep_hidden", "head_hidden"),

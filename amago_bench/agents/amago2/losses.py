@@ -27,7 +27,8 @@ import torch
 import torch.nn as nn
 
 from amago_bench.agents.amago2.config import LossConfig
-from amago_bench.agents.amago2.model import AmagoModel, CriticEnsemble, log_prob, rsample_actions, sample_actions, symexp, symlog
+from amago_bench.agents.amago2.model import (AmagoModel, CriticEnsemble, log_prob, log_std_of, rsample_actions, sample_actions,
+                                             symexp, symlog)
 
 
 class TwoHot(nn.Module):
@@ -211,7 +212,7 @@ def amago_loss(
                 a_pi = sample_actions(pi_t.detach().float(), discrete, cfg.baseline_samples, generator)  # (B, L-1, K, G)
                 q_pi = model.critics.values(z.detach(), a_pi, value).mean(0).mean(2)  # (B, L-1, G)
                 weight = (q_sa - q_pi > 0).float()
-            logp = log_prob(pi_t.float(), a_t, discrete)  # (B, L-1, G)
+            logp = log_prob(pi_t.float(), a_t, discrete, cfg.bc_action_clip)  # (B, L-1, G)
             actor_loss = actor_loss + cfg.bc_weight * _masked_mean(-weight * logp, valid)
             filtered = _masked_mean(weight, valid)
         if cfg.online_weight > 0:  # scale-free: Q in units of the batch's target spread per discount
@@ -240,4 +241,4 @@ def _entropy(params: torch.Tensor, discrete: bool) -> torch.Tensor:
     if discrete:
         lp = params.log_softmax(-1)
         return -(lp.exp() * lp).sum(-1)
-    return params[..., 1].clamp(-5, 2).sum(-1)  # Gaussian entropy up to a constant (pre-squash)
+    return log_std_of(params).sum(-1)  # Gaussian entropy up to a constant (pre-squash)

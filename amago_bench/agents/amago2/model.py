@@ -265,20 +265,36 @@ def _mlp(d_in: int, hidden: int, d_out: int) -> nn.Sequential:
                          nn.Linear(hidden, d_out))
 
 
+LOG_STD_MIN, LOG_STD_MAX = -5.0, 2.0
+"""Bounds of the continuous policy's log std (pre-squash), as the reference AMAGO's TanhGaussian."""
+
+
+def log_std_of(params: torch.Tensor) -> torch.Tensor:
+    """The log std of continuous policy parameters (..., A, 2), within the bounds."""
+    return params[..., 1].clamp(LOG_STD_MIN, LOG_STD_MAX)
+
+
 class ActorHead(nn.Module):
     """h (..., D) -> per-gamma policy parameters: logits (..., G, A) when discrete, else
-    (..., G, A, 2) = (mean, log std) of a tanh-squashed Gaussian in [-1, 1]."""
+    (..., G, A, 2) = (mean, log std) of a tanh-squashed Gaussian in [-1, 1]. The log std is the
+    raw output (clamped to the bounds where used) or, with ``actor_std = "tanh"``, the raw output
+    mapped smoothly into the bounds."""
 
     def __init__(self, d: int, shapes: Shapes, cfg: ModelConfig) -> None:
         super().__init__()
         self.G, self.A, self.discrete = len(cfg.gammas), shapes.action_dim, shapes.discrete
+        self.smooth_std = cfg.actor_std == "tanh"
         self.net = _mlp(d, cfg.head_hidden, self.G * self.A * (1 if self.discrete else 2))
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:
         out = self.net(h)
         if self.discrete:
             return out.reshape(*h.shape[:-1], self.G, self.A)
-        return out.reshape(*h.shape[:-1], self.G, self.A, 2)
+        out = out.reshape(*h.shape[:-1], self.G, self.A, 2)
+        if self.smooth_std:
+            mean, raw = out.unbind(-1)
+            out = torch.stack([mean, LOG_STD_MIN + 0.5 * (LOG_STD_MAX - LOG_STD_MIN) * (torch.tanh(raw) + 1)], -1)
+        return out
 
 
 class EnsembleLinear(nn.Module):
@@ -752,7 +768,7 @@ def sample_actions(params: torch.Tensor, discrete: bool, k: int, generator: torc
         else:
             idx = torch.multinomial(flat, k, replacement=True, generator=generator)  # (M, k)
         return idx.reshape(*probs.shape[:-1], k).movedim(-1, -2)
-    mean, log_std = params[..., 0], params[..., 1].clamp(-5, 2)
+    mean, log_std = params[..., 0], log_std_of(params)
     if greedy:
         return torch.tanh(mean).unsqueeze(-3).expand(*mean.shape[:-2], k, *mean.shape[-2:])
     if other:
@@ -772,17 +788,18 @@ def inverse_cdf(probs: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
 
 def rsample_actions(params: torch.Tensor, k: int) -> torch.Tensor:
     """Reparameterised continuous actions (..., k, G, A) (Dep. actor)."""
-    mean, log_std = params[..., 0], params[..., 1].clamp(-5, 2)
+    mean, log_std = params[..., 0], log_std_of(params)
     eps = torch.randn((k, *mean.shape), device=mean.device, dtype=mean.dtype)
     return torch.tanh(mean + log_std.exp() * eps).movedim(0, -3)
 
 
-def log_prob(params: torch.Tensor, actions: torch.Tensor, discrete: bool) -> torch.Tensor:
-    """log pi(a | h) for every gamma: params (..., G, A[, 2]), actions (...) long or (..., A) -> (..., G)."""
+def log_prob(params: torch.Tensor, actions: torch.Tensor, discrete: bool, clip: float = 0.999) -> torch.Tensor:
+    """log pi(a | h) for every gamma: params (..., G, A[, 2]), actions (...) long or (..., A) -> (..., G).
+    Continuous actions are clipped to [-clip, clip] first (tanh never reaches +-1)."""
     if discrete:
         return params.log_softmax(-1).gather(-1, actions[..., None, None].expand(*params.shape[:-1], 1).long())[..., 0]
-    mean, log_std = params[..., 0], params[..., 1].clamp(-5, 2)
-    a = actions.unsqueeze(-2).clamp(-0.999, 0.999)  # (..., 1, A)
+    mean, log_std = params[..., 0], log_std_of(params)
+    a = actions.unsqueeze(-2).clamp(-clip, clip)  # (..., 1, A)
     pre = torch.atanh(a)
     lp = -0.5 * ((pre - mean) / log_std.exp()) ** 2 - log_std - 0.5 * math.log(2 * math.pi)
     lp = lp - torch.log1p(-a.pow(2) + 1e-6)

@@ -424,3 +424,35 @@ def test_target_actor_follows_the_actor_slowly_and_picks_the_next_actions():
     again = Learner(cfg, CONTINUOUS, seed=1)
     again.load_state_dict(learner.state_dict())
     assert all(torch.equal(a, b) for a, b in zip(again.target_actor.parameters(), learner.target_actor.parameters()))
+
+
+def test_tanh_std_maps_any_output_smoothly_into_the_bounds():
+    from amago_bench.agents.amago2.model import LOG_STD_MAX, LOG_STD_MIN, ActorHead
+
+    smooth = ActorHead(16, CONTINUOUS, dataclasses.replace(TINY, actor_std="tanh"))
+    plain = ActorHead(16, CONTINUOUS, TINY)
+    plain.load_state_dict(smooth.state_dict())  # same weights, two mappings
+    h = torch.randn(4, 16) * torch.tensor([0.0, 1.0, 100.0, -100.0])[:, None]  # zero, moderate and huge outputs
+    h.requires_grad_(True)
+    out, raw = smooth(h), plain(h)
+    assert torch.equal(out[..., 0], raw[..., 0])  # the mean is untouched
+    expected = LOG_STD_MIN + 0.5 * (LOG_STD_MAX - LOG_STD_MIN) * (torch.tanh(raw[..., 1]) + 1)
+    assert torch.allclose(out[..., 1], expected)
+    assert float(out[..., 1].min()) >= LOG_STD_MIN and float(out[..., 1].max()) <= LOG_STD_MAX
+    out[1, ..., 1].sum().backward()
+    assert float(h.grad[1].abs().sum()) > 0  # inside the bounds: a gradient reaches the input
+
+
+def test_bc_action_clip_sets_the_likelihood_of_saturated_actions():
+    from amago_bench.agents.amago2.config import validate
+    from amago_bench.agents.amago2.model import log_prob
+
+    params = torch.zeros(1, 1, 2, 2)  # one gamma, 2 action dims, mean 0, log std 0
+    saturated = torch.ones(1, 2)
+    loose, tight = log_prob(params, saturated, False, 0.999), log_prob(params, saturated, False, 0.99)
+    # log N(atanh(c); 0, 1) - log(1 - c^2) per dim, summed
+    for c, lp in ((0.999, loose), (0.99, tight)):
+        per_dim = -0.5 * math.atanh(c) ** 2 - 0.5 * math.log(2 * math.pi) - math.log(1 - c * c + 1e-6)
+        assert float(lp) == pytest.approx(2 * per_dim, rel=1e-4)
+    with pytest.raises(ConfigError, match="bc_action_clip must be in"):
+        validate(AgentConfig(model=TINY, loss=LossConfig(bc_action_clip=1.0)))
