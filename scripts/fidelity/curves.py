@@ -16,10 +16,12 @@ STYLES = ("-", "--", ":", "-.")
 
 def plot_seed_curves(df: pd.DataFrame, x: str, y: str = "normalised", group: str = "impl", order: Sequence[str] | None = None,
                      emphasise: str | None = None, target: float | None = None, bounds: tuple[float, float] | None = (0.0, 1.0),
-                     ylabel: str = "normalised return (test)", xlabel: str | None = None, ax=None):
+                     ylabel: str = "normalised return (test)", xlabel: str | None = None, ax=None,
+                     seed_label: str = "seed {seed}"):
     """``df`` columns: ``group``, seed, ``x``, ``y``. ``order``: groups first in this order (the
     rest sorted after); ``emphasise``: one group drawn thicker, the others lighter; ``target``: a
-    dotted line; ``bounds``: lines at the normalisation ends (None: none). Returns the axes."""
+    dotted line; ``bounds``: lines at the normalisation ends (None: none); ``seed_label``: how a
+    line's seed reads in the legend. Returns the axes."""
     import matplotlib
 
     from amago_bench.report.figures import new_ax
@@ -33,7 +35,7 @@ def plot_seed_curves(df: pd.DataFrame, x: str, y: str = "normalised", group: str
             d = d.sort_values(x)
             strong = emphasise is None or name == emphasise
             ax.plot(d[x], d[y], color=palette[i % len(palette)], ls=STYLES[k % len(STYLES)], marker="o", ms=2.5,
-                    lw=1.5 if strong else 0.9, alpha=1.0 if strong else 0.65, label=f"{name}, seed {seed}")
+                    lw=1.5 if strong else 0.9, alpha=1.0 if strong else 0.65, label=f"{name}, {seed_label.format(seed=seed)}")
     if bounds is not None:
         ax.axhline(bounds[0], color="0.4", lw=0.8)
         ax.axhline(bounds[1], color="0.4", lw=0.8, ls="--")

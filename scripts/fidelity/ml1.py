@@ -32,6 +32,7 @@ REFERENCE = "reference AMAGO, agent"
 OURS = {"amago2-ml1-side-by-side": "ours, amago2 (filtered BC; greedy evaluation)",
         "amago2-ml1-online": "ours, amago2 + online term 1.0, BC 0.1",
         "amago2-ml1-reference-loss": "ours, the reference agent's losses (Dep. critic, online 1.0 + BC 0.1)",
+        # the suspects for the gap, each the reference-loss file plus one more of the reference's choices
         "amago2-ml1-reference-loss-warmup500": "ours, the reference agent's losses and warm-up (500 updates)",
         "amago2-ml1-reference-loss-min": "ours, the reference agent's losses, clipped double Q",
         "amago2-ml1-reference-loss-min-target-actor": "ours, the reference agent's losses, clipped double Q, target actor",
@@ -109,15 +110,28 @@ def main() -> None:
     (DATA / "ml1_table.md").write_text(md)
     print(md)
     seeds = ", ".join(str(s) for s in sorted(df["seed"].unique()))
+    first = list(OURS.values())[:3]  # ours as shipped and with the reference's losses; the suspects have their own figure
+    suspects = [REFERENCE, *list(OURS.values())[2:]]
     for y, ylabel, bounds in (("success", "success rate, 3 attempts (test goals)", (0.0, 1.0)),
                               ("trial_return", "return of a 3-attempt trial (test goals)", None)):
         for x, xlabel, name in (("env_steps", "environment steps", "steps"),
                                 ("wall_s", "training wall-clock seconds (1 CPU thread, evaluation excluded)", "wall")):
-            ax = plot_seed_curves(df, x, y=y, order=[REFERENCE, *OURS.values()], bounds=bounds, ylabel=ylabel, xlabel=xlabel)
+            ax = plot_seed_curves(df[df["impl"].isin([REFERENCE, *first])], x, y=y, order=[REFERENCE, *first], bounds=bounds,
+                                  ylabel=ylabel, xlabel=xlabel)
             for p in save(ax, OUT / f"ml1-reach_{y}_{name}", "Meta-World ML1 reach-v3: ours vs the reference AMAGO, equal settings",
                           f"scripts/fidelity/ml1.py plot, from reports/fidelity/data/ml1_curves.csv; seeds {seeds}; 32 test trials "
                           "per evaluation; commands: reports/fidelity/README.md, 'Meta-World ML1 side by side'"):
                 print(p)
+    # the suspects: one line per implementation, the mean of its seeds at each evaluation
+    both = df[df["impl"].isin(suspects)].groupby(["impl", "env_steps"], as_index=False)["trial_return"].agg(["mean", "count"])
+    both = both[both["count"] == 2].rename(columns={"mean": "trial_return"}).assign(seed="0, 1")  # both seeds there
+    ax = plot_seed_curves(both, "env_steps", y="trial_return", order=suspects, bounds=None, seed_label="mean of seeds {seed}",
+                          ylabel="return of a 3-attempt trial (test goals)", xlabel="environment steps")
+    for p in save(ax, OUT / "ml1-reach-suspects_trial_return_steps", "ML1 reach-v3: the reference's choices added to ours one "
+                  "at a time (each line the mean of 2 seeds)",
+                  "scripts/fidelity/ml1.py plot, from reports/fidelity/data/ml1_curves.csv; 32 test trials per evaluation "
+                  "and seed; commands: reports/fidelity/README.md, 'Meta-World ML1 side by side'"):
+        print(p)
 
 
 if __name__ == "__main__":
