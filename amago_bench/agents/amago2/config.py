@@ -60,13 +60,15 @@ class ModelConfig:
     """sigma-reparam linear layers in the Transformer (W * gamma / sigma_max(W))."""
     head_hidden: int = 256
     """Hidden width of the actor and critic MLPs (two hidden layers each)."""
-    critic_head: Literal["auto", "per-action", "action-input"] = "auto"
+    critic_head: Literal["auto", "per-action", "action-input", "action-first"] = "auto"
     """How the critic sees the action. action-input (the paper's AMAGO-2 critic): the action
     (one-hot if discrete) enters the critic's second layer, one output per (action, gamma).
     per-action (discrete actions only, as AMAGO-1's critic): one output per action of every gamma
     from the history alone, and the replayed action picks its row, so the value of each action
     is a first-order function of the history. auto: per-action for discrete actions, else
-    action-input. See reports/fidelity/ for the measurements behind the default."""
+    action-input. action-first: the action (and horizon) enter the first layer beside the history,
+    so both hidden layers see them together (the reference AMAGO's continuous critic; costs one
+    more hidden layer per evaluated action). See reports/fidelity/ for the measurements behind the default."""
     actor_std: Literal["clamp", "tanh"] = "clamp"
     """Continuous actions: how the actor's raw output becomes the log std of its tanh-Gaussian.
     clamp: the output clamped to [-5, 2] (std 1 at a zero output; no gradient past a bound);

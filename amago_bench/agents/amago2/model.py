@@ -4,10 +4,11 @@
     (obs, prev action,   (B, L, T)    (Transformer | GRU | FF)  (B, L, D)  └─► critics (C critics, one
      prev reward, time)                                                        output per action and gamma)
 
-The critics come in two heads (``ModelConfig.critic_head``): CriticEnsemble, where the action
+The critics come in three heads (``ModelConfig.critic_head``): CriticEnsemble, where the action
 enters the second hidden layer (the paper's AMAGO-2 critic, any action space), and
 PerActionCritics, where the last layer has one output block per discrete action (AMAGO-1's
-critic shape; the default for discrete actions, see reports/fidelity/).
+critic shape; the default for discrete actions, see reports/fidelity/), and ActionFirstCritics,
+where the action enters the first hidden layer beside h (the reference AMAGO's continuous critic).
 
 Shapes: B sequences, L tokens per sequence, N parallel envs when acting, D = d_model,
 T = tstep_dim, G gammas, A action dim (number of actions when discrete), C critics,
@@ -33,7 +34,7 @@ from amago_bench.agents.timestep import TimestepEncoder, symexp, symlog
 
 __all__ = ["ObsPart", "Shapes", "shapes_from_spaces", "inverse_cdf", "TimestepEncoder", "symexp", "symlog", "SigmaLinear", "KVCache",
            "TransformerBlock", "TransformerEncoder", "GRUEncoder", "FFEncoder", "ActorHead", "EnsembleLinear",
-           "LEAKY_SLOPE", "CriticEnsemble", "PerActionCritics", "critic_head_kind", "AmagoModel", "sample_actions",
+           "LEAKY_SLOPE", "CriticEnsemble", "PerActionCritics", "ActionFirstCritics", "critic_head_kind", "AmagoModel", "sample_actions",
            "rsample_actions", "log_prob"]
 
 
@@ -701,6 +702,76 @@ class PerActionCritics(CriticEnsemble):
         return out.reshape(C, B, L, K, G)
 
 
+class ActionFirstCritics(CriticEnsemble):
+    """C critics where the action and the horizon enter the FIRST hidden layer beside h (the
+    reference AMAGO's critic for continuous actions), so both hidden layers see history and
+    action together:
+
+        Q_c(h, a, gamma) = W_out^T leaky_relu(W2^T leaky_relu(W1^T h + A^T a + gamma_row * symlog(1/(1-gamma)))) + b_out
+
+    The same parameters as :class:`CriticEnsemble` (``act_in`` and ``gamma_in`` now rows of W1),
+    the same methods and shapes; ``trunk`` returns the first layer's pre-activation from h
+    alone, and everything after it runs once per (token, action, gamma), so it costs about
+    one H x H layer more per evaluated action than the action-input head. Plain autograd."""
+
+    def trunk(self, h: torch.Tensor, idx: torch.Tensor | None = None, frozen: bool = False) -> torch.Tensor:
+        """h (B, L, D) -> first-layer pre-activations z (C, B*L, H) from h alone."""
+        p = self._params(idx, frozen)
+        C, D, H = p["l1.weight"].shape
+        x = h.reshape(-1, D) @ p["l1.weight"].permute(1, 0, 2).reshape(D, C * H)
+        return x.reshape(-1, C, H).transpose(0, 1) + p["l1.bias"]
+
+    def _rest(self, pre: torch.Tensor, p: dict[str, torch.Tensor]) -> torch.Tensor:
+        """First-layer pre-activations (C, R, H) -> outputs (C, R, O)."""
+        u = F.leaky_relu(pre, LEAKY_SLOPE)
+        u = F.leaky_relu(torch.baddbmm(p["l2.bias"], u, p["l2.weight"]), LEAKY_SLOPE)
+        return torch.baddbmm(p["out.bias"], u, p["out.weight"])
+
+    def _pre(self, z: torch.Tensor, actions: torch.Tensor, p: dict[str, torch.Tensor]) -> torch.Tensor:
+        """z (C, m, H), actions (m, K, G) long or (m, K, G, A) -> first-layer pre-activations (C, m*K*G, H)."""
+        C, m, H = z.shape
+        K, G = actions.shape[1:3]
+        if self.discrete:
+            a_term = p["act_in"][:, actions.reshape(-1)].reshape(C, m, K, G, H)
+        else:
+            a_term = (actions.reshape(1, -1, self.A).expand(C, -1, -1) @ p["act_in"]).reshape(C, m, K, G, H)
+        g_term = self.horizon.reshape(1, 1, 1, G, 1) * p["gamma_in"].reshape(C, 1, 1, 1, H)
+        return (a_term + g_term + z[:, :, None, None]).reshape(C, -1, H)
+
+    def head(self, z: torch.Tensor, actions: torch.Tensor, idx: torch.Tensor | None = None,
+             frozen: bool = False) -> torch.Tensor:
+        p = self._params(idx, frozen)
+        C, M, H = z.shape
+        B, L, K, G = actions.shape[:4]
+        q = self._rest(self._pre(z, actions.reshape(M, K, G, *actions.shape[4:]), p), p)
+        return q.reshape(C, B, L, K, G, -1)
+
+    def head_shared(self, z: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        B, L = actions.shape[:2]
+        G = self.horizon.shape[0]
+        every = actions.reshape(B, L, 1, 1, *actions.shape[2:]).expand(B, L, 1, G, *actions.shape[2:])
+        return self.head(z, every)[:, :, :, 0]
+
+    def twohot_shared(self, z: torch.Tensor, actions: torch.Tensor, target: torch.Tensor,
+                      decode) -> tuple[torch.Tensor, torch.Tensor]:
+        q = self.head_shared(z, actions)  # (C, B, L, G, O)
+        ce = -(target.to(q.dtype)[None] * q.log_softmax(-1)).sum(-1)
+        return ce, decode(q.detach())
+
+    @torch.no_grad()
+    def values(self, z: torch.Tensor, actions: torch.Tensor, decode, idx: torch.Tensor | None = None) -> torch.Tensor:
+        p = self._params(idx, True)
+        C, M, H = z.shape
+        B, L, K, G = actions.shape[:4]
+        acts = actions.reshape(M, K, G, *actions.shape[4:])
+        out = torch.empty(C, M, K * G, device=z.device, dtype=torch.float32)
+        step = _chunk_rows(M, C * K * G * H)
+        for s in range(0, M, step):
+            e = min(M, s + step)
+            out[:, s:e] = decode(self._rest(self._pre(z[:, s:e], acts[s:e], p), p)).reshape(C, e - s, K * G)
+        return out.reshape(C, B, L, K, G)
+
+
 def critic_head_kind(cfg: ModelConfig, shapes: Shapes) -> str:
     """The critic head a config gets on a suite: 'per-action' or 'action-input' ('auto' picks
     per-action for discrete actions)."""
@@ -721,7 +792,8 @@ class AmagoModel(nn.Module):
         enc = {"transformer": TransformerEncoder, "gru": GRUEncoder, "ff": FFEncoder}[cfg.traj_encoder]
         self.traj = enc(cfg.tstep_dim, cfg)
         self.actor = ActorHead(cfg.d_model, shapes, cfg)
-        critics = PerActionCritics if critic_head_kind(cfg, shapes) == "per-action" else CriticEnsemble
+        critics = {"per-action": PerActionCritics, "action-input": CriticEnsemble,
+                   "action-first": ActionFirstCritics}[critic_head_kind(cfg, shapes)]
         self.critics = critics(cfg.d_model, shapes, cfg, critic_outputs)
 
     def encode(self, obs: Any, prev_action: torch.Tensor, prev_reward: torch.Tensor, time: torch.Tensor) -> torch.Tensor:

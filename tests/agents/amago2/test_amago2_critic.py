@@ -13,8 +13,8 @@ import torch
 import amago_bench.agents.amago2.model as model_mod
 from amago_bench.agents.amago2.config import ConfigError, ModelConfig
 from amago_bench.agents.amago2.losses import TwoHot
-from amago_bench.agents.amago2.model import (LEAKY_SLOPE, AmagoModel, CriticEnsemble, PerActionCritics,
-                                            shapes_from_spaces, symlog)
+from amago_bench.agents.amago2.model import (LEAKY_SLOPE, ActionFirstCritics, AmagoModel, CriticEnsemble,
+                                            PerActionCritics, shapes_from_spaces, symlog)
 
 CFG = ModelConfig(head_hidden=16, critics=4, gammas=(0.1, 0.9, 0.99))
 SHAPES = {
@@ -24,8 +24,10 @@ SHAPES = {
 B, L, D, K = 3, 11, 12, 3
 # (critic class, action kind): every head and action space it supports
 HEADS = pytest.mark.parametrize("cls,kind", [(CriticEnsemble, "discrete"), (CriticEnsemble, "continuous"),
-                                             (PerActionCritics, "discrete")],
-                                ids=["action-input-discrete", "action-input-continuous", "per-action"])
+                                             (PerActionCritics, "discrete"), (ActionFirstCritics, "continuous"),
+                                             (ActionFirstCritics, "discrete")],
+                                ids=["action-input-discrete", "action-input-continuous", "per-action",
+                                     "action-first-continuous", "action-first-discrete"])
 
 
 def _actions(shapes, lead: tuple[int, ...], g: torch.Generator) -> torch.Tensor:
@@ -154,7 +156,8 @@ def test_per_action_values_of_the_replayed_action_equal_a_plain_computation(outp
 
 def test_critic_head_is_chosen_by_config_and_action_space():
     for head, kind, expect in [("auto", "discrete", PerActionCritics), ("auto", "continuous", CriticEnsemble),
-                               ("action-input", "discrete", CriticEnsemble), ("per-action", "discrete", PerActionCritics)]:
+                               ("action-input", "discrete", CriticEnsemble), ("per-action", "discrete", PerActionCritics),
+                               ("action-first", "continuous", ActionFirstCritics)]:
         cfg = ModelConfig(tstep_dim=8, tstep_hidden=8, d_model=8, d_ff=16, layers=1, heads=2, context=4,
                           head_hidden=8, bins=4, critic_head=head)
         assert type(AmagoModel(SHAPES[kind], cfg, 4).critics) is expect, (head, kind)
@@ -186,3 +189,25 @@ def test_twohot_shared_cross_entropy_and_its_gradients_equal_the_plain_head(cls,
     assert torch.allclose(values.double(), twohot.decode(q).double(), rtol=1e-6, atol=1e-6)
     for x, y in zip(torch.autograd.grad((ce * w).sum(), inputs), torch.autograd.grad((plain * w).sum(), inputs)):
         assert torch.allclose(x, y, rtol=1e-10, atol=1e-12)
+
+
+def test_action_first_head_equals_the_reference_critic_written_out():
+    """ActionFirstCritics is the reference AMAGO's continuous critic: h, the action and the horizon
+    feature enter the first layer together, then two leaky-ReLU layers and the output."""
+    torch.manual_seed(0)
+    shapes = SHAPES["continuous"]
+    critics = ActionFirstCritics(D, shapes, CFG, 5).double()
+    g = torch.Generator().manual_seed(1)
+    h = torch.randn(B, L, D, generator=g, dtype=torch.float64)
+    a = _actions(shapes, (B, L, K, len(CFG.gammas)), g)
+    got = critics(h, a)  # (C, B, L, K, G, O)
+    act = torch.nn.functional.leaky_relu
+    assert torch.allclose(critics.horizon.float(), symlog(1 / (1 - torch.tensor(CFG.gammas))))  # symlog(1 / (1 - gamma))
+    for c in range(CFG.critics):
+        for gi in range(len(CFG.gammas)):
+            x = torch.cat([h[:, :, None].expand(B, L, K, D), a[:, :, :, gi], critics.horizon[gi].expand(B, L, K, 1)], -1)
+            w1 = torch.cat([critics.l1.weight[c], critics.act_in[c], critics.gamma_in[c]], 0)  # (D + A + 1, H)
+            u = act(x @ w1 + critics.l1.bias[c, 0], LEAKY_SLOPE)
+            u = act(u @ critics.l2.weight[c] + critics.l2.bias[c, 0], LEAKY_SLOPE)
+            q = u @ critics.out.weight[c] + critics.out.bias[c, 0]
+            assert torch.allclose(got[c, :, :, :, gi], q, atol=1e-10)

@@ -22,8 +22,10 @@ CONTINUOUS = shapes_from_spaces(gym.spaces.Box(-1, 1, (5,)), gym.spaces.Box(-2, 
 VARIANTS = [("ind", "ind"), ("dep", "dep"), ("dep", "ind"), ("ind", "dep")]
 # (action space, critic head): discrete actions get both heads, continuous only action-input
 HEADS = pytest.mark.parametrize("shapes,head", [(DISCRETE, "per-action"), (DISCRETE, "action-input"),
-                                                (CONTINUOUS, "action-input")],
-                                ids=["discrete-per-action", "discrete-action-input", "continuous"])
+                                                (CONTINUOUS, "action-input"), (CONTINUOUS, "action-first"),
+                                                (DISCRETE, "action-first")],
+                                ids=["discrete-per-action", "discrete-action-input", "continuous", "continuous-action-first",
+                                     "discrete-action-first"])
 
 
 def _model(head: str) -> ModelConfig:
