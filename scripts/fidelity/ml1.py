@@ -36,7 +36,9 @@ OURS = {"amago2-ml1-side-by-side": "ours, amago2 (filtered BC; greedy evaluation
         "amago2-ml1-reference-loss-warmup500": "ours, the reference agent's losses and warm-up (500 updates)",
         "amago2-ml1-reference-loss-min": "ours, the reference agent's losses, clipped double Q",
         "amago2-ml1-reference-loss-min-target-actor": "ours, the reference agent's losses, clipped double Q, target actor",
-        "amago2-ml1-reference-loss-min-target-actor-std": "ours, as the last, and the reference's policy std and BC clip"}
+        "amago2-ml1-reference-loss-min-target-actor-std": "ours, the reference agent's losses, clipped double Q, target actor, "
+                                                          "its policy std and BC clip",
+        "amago2-ml1-reference-loss-min-target-actor-std-critic": "ours, all of the above and the reference's critic shape"}
 
 
 def _ours(runs: Path) -> list[dict]:
