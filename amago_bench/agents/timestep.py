@@ -17,11 +17,44 @@ from amago_bench.agents.shapes import Shapes
 
 
 class TimestepConfig(Protocol):
-    """The model-config fields the encoder reads (amago2's and rl2-ppo's ModelConfig have them)."""
+    """The model-config fields the encoder reads (amago2's and rl2-ppo's ModelConfig have them;
+    ``input_norm`` is optional, off where absent)."""
 
     tstep_dim: int
     tstep_hidden: int
     cnn: str
+
+
+class InputNorm(nn.Module):
+    """Running per-feature mean and second moment of the flat inputs, updated only by
+    :meth:`observe` (the learner's batches, real tokens only), read by every forward.
+
+    rate per update = beta / (1 - (1 - beta)^t) (a plain running mean for the first ~1/beta
+    updates, then an exponential average); a feature whose std is below 0.01 (constant, such as
+    a hidden goal's zeros) is only centred. The reference AMAGO's FFTstepEncoder does the same."""
+
+    def __init__(self, dim: int, beta: float = 1e-4) -> None:
+        super().__init__()
+        self.beta = beta
+        self.register_buffer("mu", torch.zeros(dim))
+        self.register_buffer("nu", torch.ones(dim))
+        self.register_buffer("count", torch.zeros(()))
+
+    @property
+    def sigma(self) -> torch.Tensor:
+        return (self.nu - self.mu**2).clamp(min=0).add(1e-5).sqrt()
+
+    @torch.no_grad()
+    def observe(self, x: torch.Tensor) -> None:
+        """x: (M, dim) rows to learn from (M >= 1)."""
+        self.count += 1
+        rate = self.beta / (1.0 - (1.0 - self.beta) ** float(self.count))
+        self.mu.mul_(1 - rate).add_(rate * x.float().mean(0))
+        self.nu.mul_(1 - rate).add_(rate * x.float().pow(2).mean(0))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        sigma = self.sigma
+        return torch.where(sigma > 0.01, (x - self.mu) / sigma, x - self.mu)
 
 
 def symlog(x: torch.Tensor) -> torch.Tensor:
@@ -92,6 +125,12 @@ class TimestepEncoder(nn.Module):
             else:
                 width += int(np.prod(p.shape))
         width += shapes.action_dim + 1 + 3  # prev action, prev reward, time
+        self.flat_widths = [int(np.prod(p.shape)) for p in shapes.obs if p.kind not in ("image", "tokens")]
+        self.flat_widths += [shapes.action_dim, 1]
+        """Widths of the flat inputs (see :meth:`flat_inputs`): each vector observation part, the action, the reward."""
+        self.norm = InputNorm(sum(self.flat_widths)) if getattr(cfg, "input_norm", False) else None
+        """With ``input_norm``: the flat inputs (vector observations, prev action, prev reward; not
+        images, tokens or time features) standardised by running statistics instead of symlog."""
         self.mlp = nn.Sequential(nn.Linear(width, cfg.tstep_hidden), nn.LeakyReLU(),
                                  nn.Linear(cfg.tstep_hidden, cfg.tstep_dim), nn.LayerNorm(cfg.tstep_dim))
 
@@ -99,8 +138,15 @@ class TimestepEncoder(nn.Module):
         """obs (B, L, *shape) or dict of such; prev_action (B, L) long or (B, L, A); prev_reward (B, L);
         time (B, L, 3) -> (B, L, T)."""
         B, L = prev_reward.shape
+        flat = self.flat_inputs(obs, prev_action, prev_reward)
+        if self.norm is not None:
+            flat = self.norm(flat)
+        *vectors, action, reward = torch.split(flat, self.flat_widths, dim=-1)
+        if self.norm is None:  # symlog of the vector observations and the reward; the previous action as it is
+            vectors, reward = [symlog(v) for v in vectors], symlog(reward)
+        vectors = iter(vectors)
         feats = []
-        for p in self.shapes.obs:
+        for p in self.shapes.obs:  # in the suite's order of observation parts
             name = p.key or "obs"
             x = obs[p.key] if p.key else obs
             if p.kind == "image":
@@ -111,10 +157,14 @@ class TimestepEncoder(nn.Module):
             elif p.kind == "tokens":
                 feats.append(self.embeds[name](x.reshape(B, L, -1).long()).mean(dim=2))  # mean of token embeddings
             else:
-                feats.append(symlog(x.reshape(B, L, -1).float()))
-        if self.shapes.discrete:
-            feats.append(F.one_hot(prev_action.long(), self.shapes.action_dim).float())
-        else:
-            feats.append(prev_action.float())
-        feats += [symlog(prev_reward.float()).unsqueeze(-1), time.float()]
-        return self.mlp(torch.cat(feats, dim=-1))
+                feats.append(next(vectors))
+        return self.mlp(torch.cat([*feats, action, reward, time.float()], dim=-1))
+
+    def flat_inputs(self, obs: Any, prev_action: torch.Tensor, prev_reward: torch.Tensor) -> torch.Tensor:
+        """The raw flat inputs, (B, L, width - 3): the vector observations (in the suite's order),
+        the previous action (one-hot if discrete) and the previous reward."""
+        B, L = prev_reward.shape
+        parts = [(obs[p.key] if p.key else obs).reshape(B, L, -1).float() for p in self.shapes.obs
+                 if p.kind not in ("image", "tokens")]
+        a = F.one_hot(prev_action.long(), self.shapes.action_dim).float() if self.shapes.discrete else prev_action.float()
+        return torch.cat([*parts, a, prev_reward.float().unsqueeze(-1)], dim=-1)

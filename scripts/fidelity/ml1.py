@@ -38,7 +38,9 @@ OURS = {"amago2-ml1-side-by-side": "ours, amago2 (filtered BC; greedy evaluation
         "amago2-ml1-reference-loss-min-target-actor": "ours, the reference agent's losses, clipped double Q, target actor",
         "amago2-ml1-reference-loss-min-target-actor-std": "ours, the reference agent's losses, clipped double Q, target actor, "
                                                           "its policy std and BC clip",
-        "amago2-ml1-reference-loss-min-target-actor-std-critic": "ours, all of the above and the reference's critic shape"}
+        "amago2-ml1-reference-loss-min-target-actor-std-critic": "ours, all of the above and the reference's critic shape",
+        "amago2-ml1-reference-loss-min-target-actor-std-norm": "ours, clipped double Q, target actor, policy std, BC clip and "
+                                                               "the reference's input normalisation"}
 
 
 def _ours(runs: Path) -> list[dict]:

@@ -60,6 +60,10 @@ class ModelConfig:
     """sigma-reparam linear layers in the Transformer (W * gamma / sigma_max(W))."""
     head_hidden: int = 256
     """Hidden width of the actor and critic MLPs (two hidden layers each)."""
+    input_norm: bool = False
+    """True: the timestep encoder standardises the flat inputs (vector observations, previous
+    action and reward) by running statistics of the learner's batches (the reference AMAGO's
+    InputNorm); false: symlog of the observations and reward, as they come."""
     critic_head: Literal["auto", "per-action", "action-input", "action-first"] = "auto"
     """How the critic sees the action. action-input (the paper's AMAGO-2 critic): the action
     (one-hot if discrete) enters the critic's second layer, one output per (action, gamma).

@@ -87,6 +87,11 @@ class Learner:
     def update(self, batch: Batch) -> dict[str, float]:
         """One gradient step on a batch; returns metrics."""
         self.model.train()
+        if self.model.tstep.norm is not None:  # the input statistics move with the real tokens of each batch
+            real = batch.valid.clone()
+            real[:, 1:] |= batch.valid[:, :-1]  # a transition's both tokens
+            flat = self.model.tstep.flat_inputs(batch.obs, batch.prev_action, batch.prev_reward)
+            self.model.tstep.norm.observe(flat[real])
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp):
             loss, metrics = self.loss(batch)
         self.optimizer.zero_grad(set_to_none=True)
