@@ -41,7 +41,8 @@ OURS = {"amago2-ml1-side-by-side": "ours, amago2 (filtered BC; greedy evaluation
         "amago2-ml1-reference-loss-min-target-actor-std-critic": "ours, all of the above and the reference's critic shape",
         "amago2-ml1-reference-loss-min-target-actor-std-norm": "ours, clipped double Q, target actor, policy std, BC clip and "
                                                                "the reference's input normalisation",
-        "amago2-ml1-reference-loss-norm": "ours, the reference agent's losses and input normalisation"}
+        "amago2-ml1-reference-loss-norm": "ours, the reference agent's losses and input normalisation",
+        "amago2-ml1-side-by-side-norm": "ours, amago2 (filtered BC) with input normalisation"}
 
 
 def _ours(runs: Path) -> list[dict]:
