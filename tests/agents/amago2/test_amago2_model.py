@@ -420,7 +420,7 @@ def test_target_actor_follows_the_actor_slowly_and_picks_the_next_actions():
     before = [p.clone() for p in learner.target_actor.parameters()]
     learner.update(batch)
     for t0, t1, p in zip(before, learner.target_actor.parameters(), learner.model.actor.parameters()):
-        assert float((p - t0).abs().max()) > 1e-3  # the actor moved, so the check below can fail
+        assert float((p.detach() - t0).abs().max()) > 1e-3  # the actor moved, so the check below can fail
         assert torch.allclose(t1, 0.9 * t0 + 0.1 * p.detach(), atol=1e-6)
     assert target_mean(learner.target_actor) != target_mean(None)  # the lagging copy picks other actions
     again = Learner(cfg, CONTINUOUS, seed=1)
