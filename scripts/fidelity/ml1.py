@@ -133,8 +133,8 @@ def main() -> None:
     both = both[both["count"] == 2].rename(columns={"mean": "trial_return"}).assign(seed="0, 1")  # both seeds there
     ax = plot_seed_curves(both, "env_steps", y="trial_return", order=suspects, bounds=None, seed_label="mean of seeds {seed}",
                           ylabel="return of a 3-attempt trial (test goals)", xlabel="environment steps")
-    for p in save(ax, OUT / "ml1-reach-suspects_trial_return_steps", "ML1 reach-v3: the reference's choices added to ours one "
-                  "at a time (each line the mean of 2 seeds)",
+    for p in save(ax, OUT / "ml1-reach-suspects_trial_return_steps", "ML1 reach-v3: the reference AMAGO against ours with its choices added, singly or "
+                  "together (each line the mean of 2 seeds)",
                   "scripts/fidelity/ml1.py plot, from reports/fidelity/data/ml1_curves.csv; 32 test trials per evaluation "
                   "and seed; commands: reports/fidelity/README.md, 'Meta-World ML1 side by side'"):
         print(p)
