@@ -234,6 +234,9 @@ def amago_loss(
         }
         if cfg.critic == "dep":
             metrics["value/popart_sigma"] = float(popart.sigma)
+        if not discrete:  # where the policy sits in [-1, 1] and how wide it is (pre-squash), over gammas and dims
+            metrics["actor/mean_abs"] = float(_masked_mean(torch.tanh(pi_t[..., 0].float()).abs(), valid))
+            metrics["actor/std"] = float(_masked_mean(log_std_of(pi_t.float()).exp(), valid))
     return total, metrics
 
 

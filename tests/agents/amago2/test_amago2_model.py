@@ -458,3 +458,12 @@ def test_bc_action_clip_sets_the_likelihood_of_saturated_actions():
         assert float(lp) == pytest.approx(2 * per_dim, rel=1e-4)
     with pytest.raises(ConfigError, match="bc_action_clip must be in"):
         validate(AgentConfig(model=TINY, loss=LossConfig(bc_action_clip=1.0)))
+
+
+def test_continuous_policy_metrics_are_in_their_ranges():
+    batch, _ = _batch(CONTINUOUS)
+    _, m = _actor_loss(AgentConfig(model=TINY), CONTINUOUS, batch)
+    assert 0.0 <= m["actor/mean_abs"] <= 1.0
+    assert math.exp(-5) <= m["actor/std"] <= math.exp(2)
+    _, d = _actor_loss(AgentConfig(model=TINY), DISCRETE, _batch(DISCRETE)[0])
+    assert "actor/std" not in d and "actor/mean_abs" not in d
