@@ -35,7 +35,7 @@ from amago_bench.agents.rl2_ppo.config import load_config
 from amago_bench.errors import UserError
 from amago_bench.rollout import RandomJobs, Rollout, make_vector_env
 from amago_bench.suite import SuiteSpec
-from amago_bench.train import TrainingRun, TrainResult, with_epochs
+from amago_bench.train import TrainingRun, TrainResult, format_clock, with_epochs
 
 
 def train(
@@ -124,7 +124,8 @@ def train(
             # -- evaluate --------------------------------------------------------------------------
             summary = run.evaluate(epoch, lambda: RL2Agent(learner.model, cfg, suite=spec.name, sample=tc.eval_sample))
             run.add_scalars(metrics, stats["returns"])
-            run.log(f"epoch {epoch + 1}/{tc.epochs} | env steps {counters['env_steps']} | updates {learner.updates} | "
+            run.log(f"epoch {epoch + 1}/{tc.epochs} | ETA {format_clock(run.eta(epoch))} | env steps {counters['env_steps']} | "
+                    f"updates {learner.updates} | "
                     f"loss {np.mean(metrics['loss/total']):.3f} | entropy {np.mean(metrics['loss/entropy']):.3f} | "
                     f"kl {np.mean(metrics['ppo/approx_kl']):.4f}{summary}")
             # -- checkpoint -----------------------------------------------------------------------
