@@ -116,6 +116,9 @@ def main() -> None:
     (DATA / "ml1_table.md").write_text(md)
     print(md)
     seeds = ", ".join(str(s) for s in sorted(df["seed"].unique()))
+    from matplotlib.ticker import FuncFormatter
+
+    thousands = FuncFormatter(lambda v, _: f"{v / 1000:.0f}k")  # 100k, not 100000 (ticks ran into each other)
     first = list(OURS.values())[:3]  # ours as shipped and with the reference's losses; the suspects have their own figure
     suspects = [REFERENCE, *list(OURS.values())[2:]]
     for y, ylabel, bounds in (("success", "success rate, 3 attempts (test goals)", (0.0, 1.0)),
@@ -124,6 +127,8 @@ def main() -> None:
                                 ("wall_s", "training wall-clock seconds (1 CPU thread, evaluation excluded)", "wall")):
             ax = plot_seed_curves(df[df["impl"].isin([REFERENCE, *first])], x, y=y, order=[REFERENCE, *first], bounds=bounds,
                                   ylabel=ylabel, xlabel=xlabel)
+            if x == "env_steps":
+                ax.xaxis.set_major_formatter(thousands)
             for p in save(ax, OUT / f"ml1-reach_{y}_{name}", "Meta-World ML1 reach-v3: ours vs the reference AMAGO, equal settings",
                           f"scripts/fidelity/ml1.py plot, from reports/fidelity/data/ml1_curves.csv; seeds {seeds}; 32 test trials "
                           "per evaluation; commands: reports/fidelity/README.md, 'Meta-World ML1 side by side'"):
@@ -133,6 +138,7 @@ def main() -> None:
     both = both[both["count"] == 2].rename(columns={"mean": "trial_return"}).assign(seed="0, 1")  # both seeds there
     ax = plot_seed_curves(both, "env_steps", y="trial_return", order=suspects, bounds=None, seed_label="mean of seeds {seed}",
                           ylabel="return of a 3-attempt trial (test goals)", xlabel="environment steps")
+    ax.xaxis.set_major_formatter(thousands)
     for p in save(ax, OUT / "ml1-reach-suspects_trial_return_steps", "ML1 reach-v3: the reference AMAGO against ours with its choices added, singly or "
                   "together (each line the mean of 2 seeds)",
                   "scripts/fidelity/ml1.py plot, from reports/fidelity/data/ml1_curves.csv; 32 test trials per evaluation "
