@@ -122,12 +122,10 @@ class TimestepEncoder(nn.Module):
             elif p.kind == "tokens":
                 self.embeds[name] = nn.Embedding(p.vocab, 32)
                 width += 32
-            else:
-                width += int(np.prod(p.shape))
-        width += shapes.action_dim + 1 + 3  # prev action, prev reward, time
         self.flat_widths = [int(np.prod(p.shape)) for p in shapes.obs if p.kind not in ("image", "tokens")]
         self.flat_widths += [shapes.action_dim, 1]
         """Widths of the flat inputs (see :meth:`flat_inputs`): each vector observation part, the action, the reward."""
+        width += sum(self.flat_widths) + 3  # and the time features
         self.norm = InputNorm(sum(self.flat_widths)) if getattr(cfg, "input_norm", False) else None
         """With ``input_norm``: the flat inputs (vector observations, prev action, prev reward; not
         images, tokens or time features) standardised by running statistics instead of symlog."""
