@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Literal, Mapping
 
 from amago_bench.envs.metaworld_suites import ML1_PREFIX, ml1_suite_data  # data only: never imports metaworld
+from amago_bench.envs.popgym_suites import POPGYM_SINGLE_PREFIX, SOURCE_SUITE, popgym_single_suite_data  # data only
 from amago_bench.errors import SuiteError
 from amago_bench.resources import data_dir, find_data_file
 
@@ -415,3 +416,12 @@ def _ml1_suite(name: str) -> SuiteSpec:
 
 
 register_dynamic_suite(ML1_PREFIX, _ml1_suite)
+
+
+def _popgym_single_suite(name: str) -> SuiteSpec:
+    source_path = suite_files()[SOURCE_SUITE]
+    raw = popgym_single_suite_data(name, tomllib.loads(source_path.read_text()))
+    return parse_suite(raw, path=f"<{raw['name']}>", measured=load_measured_reference(SOURCE_SUITE))
+
+
+register_dynamic_suite(POPGYM_SINGLE_PREFIX, _popgym_single_suite)

@@ -1,0 +1,115 @@
+"""More POPGym tasks side by side (reports/fidelity/, "More POPGym tasks side by side (issue 20)").
+
+    python scripts/fidelity/popgym_tasks.py collect --runs runs-popgym-tasks --reference REF_STATS_DIR
+    python scripts/fidelity/popgym_tasks.py plot
+
+``collect`` reads our evaluations from the checkpoints ``RUNS/popgym-single-<Task>/amago2-small-seed<N>/
+checkpoint.pt`` and the reference's from ``REF_STATS_DIR/<Task>_s<N>.json`` (written by
+``reference_popgym.py``; its returns normalised with our suite's ends) into
+``data/popgym_tasks_curves.csv``. ``plot`` writes ``data/popgym_tasks_reach.md`` (per run: env steps
+and training wall seconds to the first evaluation >= 0.9 and >= 0.95, the mean score over the
+evaluations up to 32k env steps, best, final) and draws ``popgym_tasks_<Task>.png/.svg``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import pandas as pd
+from curves import plot_seed_curves
+
+ROOT = Path(__file__).resolve().parents[2]
+OUT = ROOT / "reports" / "fidelity"
+DATA = OUT / "data"
+PREFIX = "popgym-single-"
+TASKS = ("RepeatFirstEasy", "VelocityOnlyCartpoleEasy", "MultiarmedBanditEasy")
+THRESHOLDS = (0.9, 0.95)
+LAST = 32_000
+OURS = "ours: amago2 --budget small"
+REFERENCE = "reference AMAGO `agent`"
+
+
+def collect(runs: Path, reference: Path) -> pd.DataFrame:
+    from amago_bench.agents.amago2.learner import read_checkpoint
+    from amago_bench.suite import get_suite
+
+    rows = []
+    for task in TASKS:
+        for ck in sorted((runs / f"{PREFIX}{task}").glob("amago2-small-seed*/checkpoint.pt")):
+            data = read_checkpoint(ck)
+            for e in data["extra"]["counters"]["eval_scores"]:
+                rows.append({"impl": OURS, "task": task, "seed": int(data["extra"]["seed"]), "env_steps": int(e["env_steps"]),
+                             "wall_s": float(e["wall_s"]) - float(e.get("eval_s", 0.0)), "normalised": float(e["normalised"])})
+        ref = get_suite(f"{PREFIX}{task}").tasks[0].reference
+        for path in sorted(reference.glob(f"{task}_s*.json")):
+            stats = json.loads(path.read_text())
+            for e in stats["evals"]:
+                if e["env_steps"] == 0 or e["return"] is None:
+                    continue
+                rows.append({"impl": REFERENCE, "task": task, "seed": int(stats["seed"]), "env_steps": int(e["env_steps"]),
+                             "wall_s": float(e["train_s"]), "normalised": ref.normalise(float(e["return"]))})
+    df = pd.DataFrame(rows).sort_values(["task", "impl", "seed", "env_steps"])
+    DATA.mkdir(parents=True, exist_ok=True)
+    df.to_csv(DATA / "popgym_tasks_curves.csv", index=False)
+    return df
+
+
+def _first(d: pd.DataFrame, threshold: float, column: str) -> str:
+    hit = d[d["normalised"] >= threshold]
+    if not len(hit):
+        return f"not by {d['env_steps'].iloc[-1]:,}" if column == "env_steps" else "-"
+    return f"{hit[column].iloc[0]:,.0f}"
+
+
+def reach_table(df: pd.DataFrame) -> str:
+    """Markdown: per (task, implementation, seed) env steps and training wall s to each threshold, the mean
+    score over the evaluations up to LAST env steps, best and final."""
+    head = " | ".join(f"env steps to {t} | training wall s to {t}" for t in THRESHOLDS)
+    lines = [f"| task | agent | seed | {head} | mean to {LAST // 1000}k | best | final (at env steps) |",
+             "|---|---|---|" + "---|" * (2 * len(THRESHOLDS)) + "---|---|---|"]
+    for (task, impl, seed), d in df.groupby(["task", "impl", "seed"], sort=False):
+        cells = " | ".join(f"{_first(d, t, 'env_steps')} | {_first(d, t, 'wall_s')}" for t in THRESHOLDS)
+        upto = d[d["env_steps"] <= LAST]
+        last = d.iloc[-1]
+        lines.append(f"| {task} | {impl} | {seed} | {cells} | {upto['normalised'].mean():.2f} | {d['normalised'].max():.2f} | "
+                     f"{last['normalised']:.2f} ({int(last['env_steps']):,}) |")
+    return "\n".join(lines) + "\n"
+
+
+def plot(df: pd.DataFrame) -> list[str]:
+    from amago_bench.report.figures import save
+
+    paths = []
+    for task, d in df.groupby("task"):
+        ax = plot_seed_curves(d, "env_steps", order=[OURS, REFERENCE], emphasise=OURS, target=THRESHOLDS[0],
+                              xlabel="environment steps")
+        paths += save(ax, OUT / f"popgym_tasks_{task}", f"POPGym {task}, single episode: ours beside the reference AMAGO",
+                      "scripts/fidelity/popgym_tasks.py plot, from data/popgym_tasks_curves.csv; 1 CPU thread per run; "
+                      "commands: reports/fidelity/README.md, 'More POPGym tasks side by side (issue 20)'")
+    return paths
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    c = sub.add_parser("collect")
+    c.add_argument("--runs", type=Path, required=True, help="run root (the --runs of amago-bench train)")
+    c.add_argument("--reference", type=Path, required=True, help="folder of reference_popgym.py's <Task>_s<N>.json files")
+    sub.add_parser("plot")
+    args = ap.parse_args()
+    if args.cmd == "collect":
+        df = collect(args.runs, args.reference)
+        print(f"{len(df)} evaluations -> {DATA / 'popgym_tasks_curves.csv'}")
+        return
+    df = pd.read_csv(DATA / "popgym_tasks_curves.csv")
+    table = reach_table(df)
+    (DATA / "popgym_tasks_reach.md").write_text(table)
+    print(table)
+    for p in plot(df):
+        print(p)
+
+
+if __name__ == "__main__":
+    main()
