@@ -16,7 +16,8 @@ pytest.importorskip("torch")
 from amago_bench.errors import UserError  # noqa: E402
 from amago_bench.matrix import (MatrixConfig, dry_run, estimate_seconds, job_epochs, plan,  # noqa: E402
                                 planned_env_steps, run)
-from amago_bench.report.study import seed_scores, summarise, write_scale_study  # noqa: E402
+from amago_bench.report.study import aggregate, seed_scores, summarise, write_scale_study  # noqa: E402
+from amago_bench.scoring import iqm  # noqa: E402
 
 
 def test_shards_partition_the_matrix():
@@ -139,6 +140,7 @@ def test_smoke_study_end_to_end_and_resume(tmp_path):
     assert (summary["ci_low"] <= summary["mean"] + 1e-12).all() and (summary["mean"] <= summary["ci_high"] + 1e-12).all()
     written = write_scale_study(cfg, tmp_path / "out", "test")
     assert (tmp_path / "out" / "scale_scale-probe.png").stat().st_size > 10_000
+    assert "| amago2 | " in (tmp_path / "out" / "README.md").read_text().split("IQM over every")[1]
     assert any(p.endswith("README.md") for p in written)
     # a second run of the whole matrix resumes: nothing is trained or evaluated again
     db = Path(cfg.db)
@@ -147,6 +149,24 @@ def test_smoke_study_end_to_end_and_resume(tmp_path):
     after = _digest(db), {p: _digest(p) for p in (tmp_path / "runs").rglob("checkpoint.pt")}
     assert after == before
     pd.testing.assert_frame_equal(seed_scores(cfg), scores)
+
+
+def test_the_across_task_iqm_is_the_iqm_of_the_seed_by_task_scores_with_a_seeded_interval():
+    rng = np.random.default_rng(3)
+    rows = [{"suite": suite, "agent": agent, "seed": seed, "task": task, "normalised": float(rng.normal()), "trials": 8}
+            for suite, tasks in [("multi", ["a", "b", "c"]), ("single", ["a"])]
+            for agent in ["x", "y"] for seed in range(3) for task in tasks]
+    scores = pd.DataFrame(rows)
+    agg = aggregate(scores)
+    assert set(agg["suite"]) == {"multi"}  # one task: no across-task aggregate
+    for r in agg.itertuples():
+        m = scores[(scores["suite"] == "multi") & (scores["agent"] == r.agent)].pivot(index="seed", columns="task", values="normalised")
+        assert r.iqm == pytest.approx(iqm(m.to_numpy())) and r.mean == pytest.approx(m.to_numpy().mean())
+        assert r.ci_low <= r.iqm <= r.ci_high and r.ci_low < r.ci_high and (r.seeds, r.tasks) == (3, 3)
+    pd.testing.assert_frame_equal(aggregate(scores), agg)  # the interval is reproducible
+    assert aggregate(scores, ci_seed=1)["ci_low"].tolist() != agg["ci_low"].tolist()
+    missing = scores.drop(index=scores[(scores["suite"] == "multi") & (scores["agent"] == "y")].index[0])
+    assert set(aggregate(missing)["agent"]) == {"x"}  # a missing (seed, task) score: no aggregate for that agent
 
 
 def test_reproduce_command_runs_its_matrix_and_writes_the_reports(tmp_path, monkeypatch):

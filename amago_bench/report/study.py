@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from amago_bench.scoring import ci_rng, stratified_bootstrap, task_summary
+from amago_bench.scoring import ci_rng, iqm, stratified_bootstrap, task_summary
 from amago_bench.suite import get_suite
 
 
@@ -86,6 +86,24 @@ def summarise(scores: pd.DataFrame, ci_seed: int = 0, reps: int = 2000) -> pd.Da
     return pd.DataFrame(out)
 
 
+def aggregate(scores: pd.DataFrame, ci_seed: int = 0, reps: int = 2000) -> pd.DataFrame:
+    """Per (suite, agent) over all its tasks: the IQM of the (training seeds x tasks) scores with a
+    95% stratified percentile-bootstrap interval (seeds resampled within each task, as rliable), and
+    the mean. Only where every task has the same training seeds, at least 2 of them, and the suite
+    has at least 2 tasks."""
+    out = []
+    for (suite, agent), g in scores.groupby(["suite", "agent"], sort=False):
+        m = g.pivot(index="seed", columns="task", values="normalised")
+        if m.shape[1] < 2 or m.shape[0] < 2 or m.isna().any().any():
+            continue
+        v = m.to_numpy(float)  # (R seeds, T tasks)
+        boot = stratified_bootstrap(v, iqm, ci_rng(ci_seed, suite, agent, "iqm"), reps)
+        lo, hi = np.percentile(boot, [2.5, 97.5])
+        out.append({"suite": suite, "agent": agent, "iqm": float(iqm(v)), "ci_low": float(lo), "ci_high": float(hi),
+                    "mean": float(v.mean()), "seeds": int(v.shape[0]), "tasks": int(v.shape[1])})
+    return pd.DataFrame(out, columns=["suite", "agent", "iqm", "ci_low", "ci_high", "mean", "seeds", "tasks"])
+
+
 def plot(summary: pd.DataFrame, scores: pd.DataFrame, suite: str, ax=None):
     """Grouped bars: tasks on x, one bar per agent at its seed mean with the bootstrap interval,
     each training seed's score as a dot. Returns the axes."""
@@ -128,10 +146,14 @@ def write_scale_study(cfg: Any, out: str | Path, command: str) -> list[str]:
     if scores.empty:
         raise ValueError("no evaluation of the study's jobs is stored yet; run the study first")
     summary = summarise(scores)
+    across = aggregate(scores)
     written = []
     scores.to_csv(out / "seed_scores.csv", index=False)
     summary.to_csv(out / "summary.csv", index=False)
     written += [str(out / "seed_scores.csv"), str(out / "summary.csv")]
+    if not across.empty:
+        across.to_csv(out / "aggregate.csv", index=False)
+        written.append(str(out / "aggregate.csv"))
     commit, dirty = git_state()
     prov = (f"{command} | git {str(commit)[:10]}{' (dirty)' if dirty else ''} | budget {cfg.budget} | "
             f"training seeds {list(cfg.seeds)} | {cfg.eval_trials_per_task} eval trials per task per seed | "
@@ -153,6 +175,14 @@ def write_scale_study(cfg: Any, out: str | Path, command: str) -> list[str]:
         lines += ["", "Across tasks (mean of the seed means; worst and best task):", ""]
         lines += [f"- {a}: {m['mean']:.3f} (worst {m['min']:.3f}, best {m['max']:.3f})" for a, m in means.iterrows()]
         lines.append("")
+        agg = across[across["suite"] == suite]
+        if not agg.empty:
+            lines += ["IQM over every (training seed, task) score, with a 95% stratified bootstrap interval "
+                      "(seeds resampled within each task, 2,000 replicates):", "",
+                      "| agent | IQM | 95% CI | mean | seeds x tasks |", "|---|---:|---|---:|---|"]
+            lines += [f"| {r.agent} | {r.iqm:.3f} | [{r.ci_low:.3f}, {r.ci_high:.3f}] | {r.mean:.3f} | {r.seeds} x {r.tasks} |"
+                      for r in agg.itertuples()]
+            lines.append("")
         ax = plot(summary, scores, suite)
         written += save(ax, out / f"scale_{suite}", f"Scale study: {suite}", prov)
         lines += [f"![{suite}](scale_{suite}.png)", ""]
