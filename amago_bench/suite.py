@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any, Literal, Mapping
 
 from amago_bench.envs.metaworld_suites import ML1_PREFIX, ml1_suite_data  # data only: never imports metaworld
-from amago_bench.envs.popgym_suites import POPGYM_SINGLE_PREFIX, SOURCE_SUITE, popgym_single_suite_data  # data only
+from amago_bench.envs.popgym_suites import (  # data only: never imports popgym
+    POPGYM_SINGLE_PREFIX, POPGYM_SUBSETS, SOURCE_SUITE, popgym_single_suite_data, popgym_subset_suite_data)
 from amago_bench.errors import SuiteError
 from amago_bench.resources import data_dir, find_data_file
 
@@ -418,10 +419,21 @@ def _ml1_suite(name: str) -> SuiteSpec:
 register_dynamic_suite(ML1_PREFIX, _ml1_suite)
 
 
-def _popgym_single_suite(name: str) -> SuiteSpec:
-    source_path = suite_files()[SOURCE_SUITE]
-    raw = popgym_single_suite_data(name, tomllib.loads(source_path.read_text()))
-    return parse_suite(raw, path=f"<{raw['name']}>", measured=load_measured_reference(SOURCE_SUITE))
+def _popgym_suite(build):
+    def suite(name: str) -> SuiteSpec:
+        raw = build(name, tomllib.loads(suite_files()[SOURCE_SUITE].read_text()))
+        return parse_suite(raw, path=f"<{raw['name']}>", measured=load_measured_reference(SOURCE_SUITE))
+    return suite
 
 
-register_dynamic_suite(POPGYM_SINGLE_PREFIX, _popgym_single_suite)
+register_dynamic_suite(POPGYM_SINGLE_PREFIX, _popgym_suite(popgym_single_suite_data))
+for _subset in POPGYM_SUBSETS:
+    register_dynamic_suite(_subset, _popgym_suite(popgym_subset_suite_data))
+
+#: Suites built on demand, as `amago-bench suites` names them: a pattern and what it stands for,
+#: or a fixed name.
+GENERATED_SUITES: dict[str, str] = {
+    f"{ML1_PREFIX}<task>": "one Meta-World task class, ML1 train/test goals (e.g. ml1-reach)",
+    f"{POPGYM_SINGLE_PREFIX}<Task>": "one POPGym task alone, 1 episode per trial (e.g. popgym-single-RepeatFirstEasy)",
+    **{name: "POPGym " + ", ".join(tasks) + ", 1 episode per trial" for name, tasks in POPGYM_SUBSETS.items()},
+}

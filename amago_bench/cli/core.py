@@ -104,7 +104,7 @@ def cmd_ids(args: argparse.Namespace) -> int:
 def cmd_suites(args: argparse.Namespace) -> int:
     from amago_bench.envs.base import package_problem
     from amago_bench.installation import pip_install
-    from amago_bench.suite import get_suite, list_suites
+    from amago_bench.suite import GENERATED_SUITES, get_suite, list_suites
 
     if args.tasks:
         spec = get_suite(args.tasks)
@@ -136,6 +136,9 @@ def cmd_suites(args: argparse.Namespace) -> int:
     print(f"{'suite':28s} {'tasks tr/te':11s} {'packages':22s} {'backends':18s} installed")
     for r in rows:
         print(f"{r[0]:28s} {r[1]:11s} {r[2]:22s} {r[3]:18s} {r[4]}")
+    print("Built on demand (`amago-bench suites --tasks NAME` shows one):")
+    for pattern, what in GENERATED_SUITES.items():
+        print(f"  {pattern:32s} {what}")
     return 0
 
 

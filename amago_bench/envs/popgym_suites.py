@@ -1,4 +1,5 @@
-"""The on-demand ``popgym-single-<Task>`` suites: one POPGym task alone, one episode per trial.
+"""The on-demand POPGym suites: ``popgym-single-<Task>`` (one task alone, one episode per trial) and
+the named task subsets of :data:`POPGYM_SUBSETS` (a few tasks, one episode per trial).
 
 This module never imports ``popgym`` (the registry calls it to build suites, and
 ``amago-bench --help`` must stay fast): each task's native action count is data here, and a test
@@ -20,6 +21,14 @@ from typing import Any, Mapping
 from amago_bench.errors import SuiteError
 
 POPGYM_SINGLE_PREFIX = "popgym-single-"
+#: Named multi-task subsets of popgym27, single-episode trials, actions up to the largest native count
+#: (a smaller task's extra actions are replaced by a uniformly random valid one, as in popgym27).
+POPGYM_SUBSETS: dict[str, tuple[str, ...]] = {
+    # issue 20 item 3: the paper's multi-task POPGym comparison in miniature, on tasks our agent and
+    # the reference learn alone within ~10-30k env steps at the small budget (reports/fidelity/):
+    # two pure-memory tasks and one memory-control task
+    "popgym-mini3": ("RepeatPreviousEasy", "RepeatFirstEasy", "PositionOnlyCartPoleEasy"),
+}
 #: The multi-task suite whose task table the single-task suites take their tasks from.
 SOURCE_SUITE = "popgym27"
 
@@ -63,3 +72,18 @@ def popgym_single_suite_data(name: str, source: Mapping[str, Any]) -> dict[str, 
         "seeds": {split: list(bounds) for split, bounds in source["seeds"].items()},
         "tasks": [{"name": task, "env_id": rows[task]["env_id"], "reference": dict(rows[task]["reference"])}],
     }
+
+
+def popgym_subset_suite_data(name: str, source: Mapping[str, Any]) -> dict[str, Any]:
+    """The raw suite table of a named subset (:data:`POPGYM_SUBSETS`), built from the raw ``popgym27``
+    table ``source`` like :func:`popgym_single_suite_data`."""
+    if name not in POPGYM_SUBSETS:
+        raise SuiteError(f"unknown POPGym subset {name!r}; valid: {', '.join(sorted(POPGYM_SUBSETS))}")
+    tasks = POPGYM_SUBSETS[name]
+    rows = {row["name"]: row for row in source["tasks"]}
+    n = max(NATIVE_ACTIONS[t] for t in tasks)
+    raw = popgym_single_suite_data(POPGYM_SINGLE_PREFIX + tasks[0], source)
+    raw.update(name=name, description=f"POPGym {', '.join(tasks)}: 1 episode per trial, no task id, Discrete({n})",
+               tasks=[{"name": t, "env_id": rows[t]["env_id"], "reference": dict(rows[t]["reference"])} for t in tasks])
+    raw["spaces"]["action"] = {"kind": "discrete", "n": n}
+    return raw

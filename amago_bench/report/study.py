@@ -158,7 +158,8 @@ def write_scale_study(cfg: Any, out: str | Path, command: str) -> list[str]:
     prov = (f"{command} | git {str(commit)[:10]}{' (dirty)' if dirty else ''} | budget {cfg.budget} | "
             f"training seeds {list(cfg.seeds)} | {cfg.eval_trials_per_task} eval trials per task per seed | "
             f"CI: percentile bootstrap over training seeds, numpy Generator per cell from seed 0")
-    lines = [f"# Scale study ({cfg.budget} budget)", "", f"Made by `{command}`.", "",
+    title = "Scale study" if tuple(cfg.suites) == ("scale-probe",) else f"Study: {', '.join(cfg.suites)}"
+    lines = [f"# {title} ({cfg.budget} budget)", "", f"Made by `{command}`.", "",
              "Normalised score per task, mean over training seeds with a 95% percentile-bootstrap interval "
              "over seeds and the seed min-max. Each seed's score is the mean over its evaluation trials.", ""]
     for suite in cfg.suites:
@@ -184,7 +185,7 @@ def write_scale_study(cfg: Any, out: str | Path, command: str) -> list[str]:
                       for r in agg.itertuples()]
             lines.append("")
         ax = plot(summary, scores, suite)
-        written += save(ax, out / f"scale_{suite}", f"Scale study: {suite}", prov)
+        written += save(ax, out / f"scale_{suite}", f"{'Scale study' if suite == 'scale-probe' else 'Study'}: {suite}", prov)
         lines += [f"![{suite}](scale_{suite}.png)", ""]
     costs = training_costs(cfg)
     if not costs.empty:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from amago_bench.envs.popgym_suites import NATIVE_ACTIONS, POPGYM_SINGLE_PREFIX
+from amago_bench.envs.popgym_suites import NATIVE_ACTIONS, POPGYM_SINGLE_PREFIX, POPGYM_SUBSETS
 from amago_bench.errors import SuiteError
 from amago_bench.suite import get_suite
 
@@ -61,3 +61,39 @@ def test_a_generated_suite_gets_the_one_popgym_small_budget():
     cfg = load_config("amago2", suite.name, suite.family, "small")
     assert cfg == load_config("amago2", "popgym-cartpole-single", "popgym", "small")
     assert (cfg.model.d_model, cfg.loss.tau, cfg.train.explore_randomize) == (128, 0.02, True)
+
+
+@pytest.mark.parametrize("name", sorted(POPGYM_SUBSETS))
+def test_a_named_subset_is_its_tasks_for_one_episode_with_the_largest_action_count(name):
+    suite = get_suite(name)
+    tasks = POPGYM_SUBSETS[name]
+    assert suite.name == name and suite.task_names() == list(tasks) and suite.task_names("test") == list(tasks)
+    assert suite.trial == get_suite(f"{POPGYM_SINGLE_PREFIX}{tasks[0]}").trial
+    assert suite.action == {"kind": "discrete", "n": max(NATIVE_ACTIONS[t] for t in tasks)}
+    assert all(suite.task(t) == POPGYM27.task(t) for t in tasks)
+
+
+def test_a_subset_plays_every_task_with_the_smaller_tasks_extra_actions_replaced():
+    pytest.importorskip("popgym")
+    import numpy as np
+
+    from amago_bench.envs.trial import TrialEnv
+
+    suite = get_suite("popgym-mini3")
+    for task in suite.task_names():
+        env = TrialEnv(suite, "test", task=task)
+        obs, _ = env.reset(seed=1)
+        assert obs.shape == (30,) and env.action_space.n == 4
+        for _ in range(5):  # action 3 is outside CartPole's two: replaced, the step still runs
+            obs, reward, terminated, truncated, _ = env.step(3)
+            assert np.isfinite(reward) and obs.shape == (30,)
+            if terminated or truncated:
+                break
+
+
+def test_suites_lists_the_suites_built_on_demand(capsys):
+    from amago_bench.cli import main
+
+    assert main(["suites"]) == 0
+    out = capsys.readouterr().out
+    assert "popgym-single-<Task>" in out and "ml1-<task>" in out and "popgym-mini3" in out
