@@ -1,6 +1,6 @@
 """One POPGym default at the small budget (reports/fidelity/, "One POPGym default (issue 20)").
 
-    python scripts/fidelity/popgym_default.py collect --runs runs-popgym-default
+    python scripts/fidelity/popgym_default.py collect --runs runs-popgym-default runs-popgym-tau01
     python scripts/fidelity/popgym_default.py plot
 
 ``collect`` reads every evaluation kept in the checkpoints ``RUNS/<suite>/<agent>-small-seed<N>/
@@ -27,17 +27,18 @@ SUITES = {"popgym-repeat-single": "RepeatPreviousEasy", "popgym-cartpole-single"
 THRESHOLD = 0.95
 LABEL = "one POPGym default (issue 20)"
 VARIANTS = {"amago2-popgym-anneal5k": "the default, scale annealed over 5k env steps",
-            "amago2-popgym-upd500": "the default, 500 updates per epoch (2x)"}
+            "amago2-popgym-upd500": "the default, 500 updates per epoch (2x)",
+            "amago2-popgym-tau01": "the default with tau 0.01"}
 """Labels of the experiment agent files in reports/fidelity/configs/ run beside the default."""
 EARLIER = {"amago2": "per-suite settings (before issue 20)", "amago2-tau02-eps02": "per-suite settings (before issue 20)"}
 
 
-def collect(runs: Path) -> pd.DataFrame:
+def collect(roots: list[Path]) -> pd.DataFrame:
     from amago_bench.agents.amago2.learner import read_checkpoint
 
     rows = []
     for suite, task in SUITES.items():
-        for ck in sorted((runs / suite).glob("*-small-seed*/checkpoint.pt")):
+        for ck in sorted(ck for runs in roots for ck in (runs / suite).glob("*-small-seed*/checkpoint.pt")):
             data = read_checkpoint(ck)
             for e in data["extra"]["counters"]["eval_scores"]:
                 name = data["config"]["name"]
@@ -89,7 +90,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
     c = sub.add_parser("collect")
-    c.add_argument("--runs", type=Path, required=True, help="run root (the --runs of amago-bench train)")
+    c.add_argument("--runs", type=Path, nargs="+", required=True, help="run roots (the --runs of amago-bench train)")
     sub.add_parser("plot")
     args = ap.parse_args()
     if args.cmd == "collect":
