@@ -61,6 +61,7 @@ CASES = [
     ("task-unknown", [*EVAL, "--tasks", "nope"], "bandit-x1"),
     ("task-twice", [*EVAL, "--tasks", "bandit-x1", "bandit-x1"], "once"),
     ("suite-unknown", ["evaluate", "--suite", "nope", "--db", "r.db"], "known: "),
+    ("ids-generated-suite", ["ids", "--suite", "popgym-single-RepeatFirstEasy"], "amago_bench/trial-v0"),
     ("suite-popgym-single-unknown", ["evaluate", "--suite", "popgym-single-Nope", "--db", "r.db"], "RepeatFirstEasy"),
     ("suite-bad-toml", ["evaluate", "--suite", "bad-syntax.toml", "--db", "r.db"], "bad-syntax.toml"),
     ("suite-task-kwargs", ["evaluate", "--suite", "zero-arms.toml", "--db", "r.db", "--no-progress"], "kwargs"),

@@ -82,7 +82,12 @@ def cmd_ids(args: argparse.Namespace) -> int:
     names = list_suites()
     unknown = [s for s in args.suite or () if s not in names]
     if unknown:
-        raise UserError(f"unknown suite {unknown[0]!r}; known: {', '.join(names)}")
+        try:
+            get_suite(unknown[0])
+        except UserError:
+            raise UserError(f"unknown suite {unknown[0]!r}; known: {', '.join(names)}") from None
+        raise UserError(f"{unknown[0]} is built on demand and has no registered ids of its own; make it with "
+                        f"gym.make({GENERIC_ID!r}, suite={unknown[0]!r})")
     wanted = set(args.suite or names)
     rows = [] if args.suite else [(GENERIC_ID, "suite= (a name or a .toml path)", TRAIN_SPLIT)]
     specs = {}
