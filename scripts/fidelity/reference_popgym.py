@@ -18,6 +18,12 @@ What this wrapper changes (nothing in the reference checkout is edited):
   * --max_env_steps stops the run after the evaluation at that many env steps, --stop_at after two
     evaluations in a row at or above that normalised score (the example's final evaluate_test is
     skipped). --low / --high: the normalisation ends our suite uses for the task. --seed seeds python's random, numpy and torch.
+  * --oneshot TASK (with the example's --multidomain): the reference's own MultiDomainPOPGym (the
+    paper's one-shot trials: 2 episodes, the first one's rewards shown in the observation but given
+    as 0, the second scored) restricted to the one POPGym task TASK and to that task's own actions
+    (its action space becomes Discrete(n) of the task instead of the padded Discrete(26)), as our
+    one-shot suites in reports/fidelity/suites/ are. Its validation return is the trial's given
+    return, i.e. the scored episode's.
 """
 
 import os
@@ -48,6 +54,8 @@ wp.add_argument("--max_env_steps", type=int, required=True, help="stop after the
 wp.add_argument("--stats_json", type=str, required=True)
 wp.add_argument("--low", type=float, required=True, help="the task's normalisation ends: (return - low) / (high - low)")
 wp.add_argument("--high", type=float, required=True)
+wp.add_argument("--oneshot", type=str, default=None,
+                help="with the example's --multidomain: its MultiDomainPOPGym restricted to this one task and its own actions")
 wp.add_argument("--stop_at", type=float, default=None,
                 help="also stop after two evaluations in a row at >= this normalised score (as our runs were stopped)")
 argv = sys.argv[1:]
@@ -139,6 +147,24 @@ def _train_step(self, batch, log_step):
     STATS["updates"] += 1
     return out
 
+
+if wargs.oneshot is not None:
+    import gymnasium as gym  # noqa: E402
+    from amago.envs.builtin import popgym_envs  # noqa: E402
+
+    if "--multidomain" not in rest:
+        wp.error("--oneshot needs the example's --multidomain (after --)")
+    if wargs.oneshot not in popgym_envs.MultiDomainPOPGym.mt_names:
+        wp.error(f"--oneshot {wargs.oneshot!r} is not one of MultiDomainPOPGym's tasks")
+    popgym_envs.MultiDomainPOPGym.mt_names = [wargs.oneshot]
+    _orig_md_init = popgym_envs.MultiDomainPOPGym.__init__
+
+    def _md_init(self, *a, **k):
+        _orig_md_init(self, *a, **k)
+        self.action_space = gym.spaces.Discrete(self.current_action_size)
+
+    popgym_envs.MultiDomainPOPGym.__init__ = _md_init
+    STATS["oneshot"] = wargs.oneshot
 
 Experiment.evaluate_val = _val
 Experiment.collect_new_training_data = _collect
