@@ -1,14 +1,18 @@
-"""More POPGym tasks side by side (reports/fidelity/, "More POPGym tasks side by side (issue 20)").
+"""POPGym tasks side by side with the reference AMAGO (reports/fidelity/, "More POPGym tasks side by
+side (issue 20)" and "One-shot side by side (issue 20, item 2)").
 
-    python scripts/fidelity/popgym_tasks.py collect --runs runs-popgym-tasks --reference REF_STATS_DIR
-    python scripts/fidelity/popgym_tasks.py plot
+    python scripts/fidelity/popgym_tasks.py collect [--study tasks|oneshot] --runs RUNS --reference REF_STATS_DIR
+    python scripts/fidelity/popgym_tasks.py plot [--study tasks|oneshot]
 
-``collect`` reads our evaluations from the checkpoints ``RUNS/popgym-single-<Task>/amago2-small-seed<N>/
-checkpoint.pt`` and the reference's from ``REF_STATS_DIR/<Task>_s<N>.json`` (written by
-``reference_popgym.py``; its returns normalised with our suite's ends) into
-``data/popgym_tasks_curves.csv``. ``plot`` writes ``data/popgym_tasks_reach.md`` (per run: env steps
-and training wall seconds to the first evaluation >= 0.9 and >= 0.95, best, final; a run stopped after
-two evaluations >= 0.999 in a row ends there) and draws ``popgym_tasks_<Task>.png/.svg``.
+``collect`` reads our evaluations from the checkpoints ``RUNS/<suite>/amago2-small-seed<N>/checkpoint.pt``
+and the reference's from ``REF_STATS_DIR/<Task>_s<N>.json`` (written by ``reference_popgym.py``; its
+returns normalised with our suite's ends) into ``data/<stem>_curves.csv``. ``plot`` writes
+``data/<stem>_reach.md`` (per run: env steps and training wall seconds to the first evaluation >= 0.9
+and >= 0.95, best, final; a run stopped after two evaluations >= 0.999 in a row ends there) and draws
+``<stem>_<Task>.png/.svg``. Studies (the suite of each task, the file stem):
+  * tasks: single-episode trials, ``popgym-single-<Task>`` for three more Easy tasks (stem popgym_tasks);
+  * oneshot: the popgym27 one-shot protocol (2 episodes, the first unrewarded, the second scored), the
+    suites in reports/fidelity/suites/ (stem popgym_oneshot).
 """
 
 from __future__ import annotations
@@ -23,25 +27,34 @@ from curves import plot_seed_curves
 ROOT = Path(__file__).resolve().parents[2]
 OUT = ROOT / "reports" / "fidelity"
 DATA = OUT / "data"
-PREFIX = "popgym-single-"
-TASKS = ("RepeatFirstEasy", "VelocityOnlyCartpoleEasy", "MultiarmedBanditEasy")
+SUITES = OUT / "suites"
+STUDIES = {  # study -> (stem, {task: suite name or path}, what the trials are, the README section)
+    "tasks": ("popgym_tasks", {t: f"popgym-single-{t}" for t in
+                               ("RepeatFirstEasy", "VelocityOnlyCartpoleEasy", "MultiarmedBanditEasy")},
+              "single episode", "More POPGym tasks side by side (issue 20)"),
+    "oneshot": ("popgym_oneshot", {"RepeatPreviousEasy": str(SUITES / "popgym-repeat-oneshot.toml"),
+                                   "PositionOnlyCartPoleEasy": str(SUITES / "popgym-cartpole-oneshot.toml")},
+                "one-shot (2 episodes, the 2nd scored)", "One-shot side by side (issue 20, item 2)"),
+}
 THRESHOLDS = (0.9, 0.95)
 OURS = "ours: amago2 --budget small"
 REFERENCE = "reference AMAGO `agent`"
 
 
-def collect(runs: Path, reference: Path) -> pd.DataFrame:
+def collect(study: str, runs: Path, reference: Path) -> pd.DataFrame:
     from amago_bench.agents.amago2.learner import read_checkpoint
     from amago_bench.suite import get_suite
 
+    stem, suites, _, _ = STUDIES[study]
     rows = []
-    for task in TASKS:
-        for ck in sorted((runs / f"{PREFIX}{task}").glob("amago2-small-seed*/checkpoint.pt")):
+    for task, suite_ref in suites.items():
+        suite = get_suite(suite_ref)
+        for ck in sorted((runs / suite.name).glob("amago2-small-seed*/checkpoint.pt")):
             data = read_checkpoint(ck)
             for e in data["extra"]["counters"]["eval_scores"]:
                 rows.append({"impl": OURS, "task": task, "seed": int(data["extra"]["seed"]), "env_steps": int(e["env_steps"]),
                              "wall_s": float(e["wall_s"]) - float(e.get("eval_s", 0.0)), "normalised": float(e["normalised"])})
-        ref = get_suite(f"{PREFIX}{task}").tasks[0].reference
+        ref = suite.tasks[0].reference
         for path in sorted(reference.glob(f"{task}_s*.json")):
             stats = json.loads(path.read_text())
             for e in stats["evals"]:
@@ -51,7 +64,7 @@ def collect(runs: Path, reference: Path) -> pd.DataFrame:
                              "wall_s": float(e["train_s"]), "normalised": ref.normalise(float(e["return"]))})
     df = pd.DataFrame(rows).sort_values(["task", "impl", "seed", "env_steps"])
     DATA.mkdir(parents=True, exist_ok=True)
-    df.to_csv(DATA / "popgym_tasks_curves.csv", index=False)
+    df.to_csv(DATA / f"{stem}_curves.csv", index=False)
     return df
 
 
@@ -76,16 +89,17 @@ def reach_table(df: pd.DataFrame) -> str:
     return "\n".join(lines) + "\n"
 
 
-def plot(df: pd.DataFrame) -> list[str]:
+def plot(study: str, df: pd.DataFrame) -> list[str]:
     from amago_bench.report.figures import save
 
+    stem, _, trials, section = STUDIES[study]
     paths = []
     for task, d in df.groupby("task"):
         ax = plot_seed_curves(d, "env_steps", order=[OURS, REFERENCE], emphasise=OURS, target=THRESHOLDS[0],
                               xlabel="environment steps")
-        paths += save(ax, OUT / f"popgym_tasks_{task}", f"POPGym {task}, single episode: ours beside the reference AMAGO",
-                      "scripts/fidelity/popgym_tasks.py plot, from data/popgym_tasks_curves.csv; 1 CPU thread per run; "
-                      "commands: reports/fidelity/README.md, 'More POPGym tasks side by side (issue 20)'")
+        paths += save(ax, OUT / f"{stem}_{task}", f"POPGym {task}, {trials}: ours beside the reference AMAGO",
+                      f"scripts/fidelity/popgym_tasks.py plot --study {study}, from data/{stem}_curves.csv; 1 CPU thread "
+                      f"per run; commands: reports/fidelity/README.md, '{section}'")
     return paths
 
 
@@ -93,19 +107,21 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
     c = sub.add_parser("collect")
+    c.add_argument("--study", choices=sorted(STUDIES), default="tasks")
     c.add_argument("--runs", type=Path, required=True, help="run root (the --runs of amago-bench train)")
     c.add_argument("--reference", type=Path, required=True, help="folder of reference_popgym.py's <Task>_s<N>.json files")
-    sub.add_parser("plot")
+    sub.add_parser("plot").add_argument("--study", choices=sorted(STUDIES), default="tasks")
     args = ap.parse_args()
+    stem = STUDIES[args.study][0]
     if args.cmd == "collect":
-        df = collect(args.runs, args.reference)
-        print(f"{len(df)} evaluations -> {DATA / 'popgym_tasks_curves.csv'}")
+        df = collect(args.study, args.runs, args.reference)
+        print(f"{len(df)} evaluations -> {DATA / f'{stem}_curves.csv'}")
         return
-    df = pd.read_csv(DATA / "popgym_tasks_curves.csv")
+    df = pd.read_csv(DATA / f"{stem}_curves.csv")
     table = reach_table(df)
-    (DATA / "popgym_tasks_reach.md").write_text(table)
+    (DATA / f"{stem}_reach.md").write_text(table)
     print(table)
-    for p in plot(df):
+    for p in plot(args.study, df):
         print(p)
 
 
