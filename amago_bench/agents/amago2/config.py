@@ -123,6 +123,11 @@ class LossConfig:
     reference AMAGO clips at 0.99."""
     baseline_samples: int = 3
     """Actions sampled from pi for the Ind. actor's value baseline E_pi Q(h, a')."""
+    expectation: Literal["sample", "exact"] = "sample"
+    """Discrete actions: how E_{a~pi} enters the TD target (at h') and the Ind. actor's baseline (at
+    h). sample: 1 next action for the target, baseline_samples for the baseline; exact: the sum
+    over every action weighted by pi (expected SARSA; the reference AMAGO's discrete agent). No
+    effect with continuous actions, which always sample."""
     value_range: float = 1e5
     """Bins span symlog(-value_range) .. symlog(+value_range)."""
     popart_beta: float = 5e-4

@@ -9,6 +9,8 @@
              bc_weight * (filtered BC above) + w * -Q(h, a ~ pi) / std(y)   (std per discount, over the batch)
     y = reward_multiplier * clip(r) + gamma * (1 - done) * mean (or min) of 2 random target critics at (h', a' ~ pi(h'))
         (a' from a Polyak copy of the actor when target_actor is on)
+    expectation = "exact" (discrete actions): E_{a'~pi} and the baseline's E_{a'~pi} are sums over every action
+        weighted by pi instead of samples
     ensemble = "min": the TD target and the online term take the min over critics (clipped double Q)
     total = mean over valid transitions, gammas and critics of  L_actor + critic_weight * L_critic
 
@@ -164,13 +166,28 @@ def amago_loss(
     def combine(q: torch.Tensor) -> torch.Tensor:  # critics first (C', ...) -> (...)
         return q.min(0).values if cfg.ensemble == "min" else q.mean(0)
 
+    def every_action(critics: CriticEnsemble, z_: torch.Tensor, idx: torch.Tensor | None = None) -> torch.Tensor:
+        """Values of every discrete action, no gradients: z_ (C', B*(L-1), H) -> (C', B, L-1, A, G)."""
+        A = model.shapes.action_dim
+        every = torch.arange(A, device=h.device).reshape(1, 1, A, 1).expand(*h.shape[:1], h.shape[1] - 1, A, G)
+        return critics.values(z_, every, value, idx=idx)
+
+    def expected(q_all: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:  # (..., A, G), pi (..., G, A) -> (..., G)
+        return (logits.float().softmax(-1) * q_all.transpose(-1, -2)).sum(-1)
+
+    exact = discrete and cfg.expectation == "exact"
+
     # -- TD target: y (B, L-1, G) ----------------------------------------------------------------
     with torch.no_grad():
         pi_prime = pi_next if target_actor is None else target_actor(h_next)
-        a_next = sample_actions(pi_prime.float(), discrete, 1, generator)  # (B, L-1, 1, G[, A])
+        if not exact:
+            a_next = sample_actions(pi_prime.float(), discrete, 1, generator)  # (B, L-1, 1, G[, A])
         pick = torch.randperm(C, generator=generator, device="cpu")[: cfg.target_critics].to(h.device)
         z_next = target_critics.trunk(h_next.detach(), idx=pick)
-        q_next = combine(target_critics.values(z_next, a_next, value, idx=pick))[:, :, 0]  # (B, L-1, G)
+        if exact:
+            q_next = combine(expected(every_action(target_critics, z_next, pick), pi_prime[None]))  # (B, L-1, G)
+        else:
+            q_next = combine(target_critics.values(z_next, a_next, value, idx=pick))[:, :, 0]  # (B, L-1, G)
         r = batch.reward[:, :-1].float()
         if cfg.reward_clip > 0:
             r = r.clamp(-cfg.reward_clip, cfg.reward_clip)
@@ -195,11 +212,9 @@ def amago_loss(
     # -- actor loss -----------------------------------------------------------------------------
     def online() -> torch.Tensor:  # -E_{a~pi} Q(h, a), critics frozen: (B, L-1, G)
         if discrete:
-            A = model.shapes.action_dim
             with torch.no_grad():
-                every = torch.arange(A, device=h.device).reshape(1, 1, A, 1).expand(*h_t.shape[:2], A, G)
-                q_all = combine(model.critics.values(z.detach(), every, value))  # (B, L-1, A, G)
-            return -(pi_t.float().softmax(-1) * q_all.transpose(-1, -2)).sum(-1)
+                q_all = combine(every_action(model.critics, z.detach()))  # (B, L-1, A, G)
+            return -expected(q_all, pi_t)
         a_new = rsample_actions(pi_t.float(), 1)  # (B, L-1, 1, G, A)
         return -combine(value(model.critics(h_t.detach(), a_new, frozen=True).float()))[:, :, 0]
 
@@ -209,8 +224,11 @@ def amago_loss(
         if cfg.bc_weight > 0:
             with torch.no_grad():
                 q_sa = q_values.mean(0)  # (B, L-1, G) mean over critics
-                a_pi = sample_actions(pi_t.detach().float(), discrete, cfg.baseline_samples, generator)  # (B, L-1, K, G)
-                q_pi = model.critics.values(z.detach(), a_pi, value).mean(0).mean(2)  # (B, L-1, G)
+                if exact:
+                    q_pi = expected(every_action(model.critics, z.detach()).mean(0), pi_t)  # (B, L-1, G)
+                else:
+                    a_pi = sample_actions(pi_t.detach().float(), discrete, cfg.baseline_samples, generator)  # (B, L-1, K, G)
+                    q_pi = model.critics.values(z.detach(), a_pi, value).mean(0).mean(2)  # (B, L-1, G)
                 weight = (q_sa - q_pi > 0).float()
             logp = log_prob(pi_t.float(), a_t, discrete, cfg.bc_action_clip)  # (B, L-1, G)
             actor_loss = actor_loss + cfg.bc_weight * _masked_mean(-weight * logp, valid)

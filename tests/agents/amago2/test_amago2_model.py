@@ -467,3 +467,45 @@ def test_continuous_policy_metrics_are_in_their_ranges():
     assert math.exp(-5) <= m["actor/std"] <= math.exp(2)
     _, d = _actor_loss(AgentConfig(model=TINY), DISCRETE, _batch(DISCRETE)[0])
     assert "actor/std" not in d and "actor/mean_abs" not in d
+
+
+@pytest.mark.parametrize("head", ["per-action", "action-input"])
+def test_exact_expectation_is_the_limit_of_sampled_actions(head):
+    """expectation = "exact" (discrete actions): the TD target's E_{a'~pi} Q(h', a') and the actor's
+    baseline are sums over every action weighted by pi. So the exact loss draws nothing (the same
+    under any generator, with every target critic in the target), and the sampled TD target,
+    averaged over many draws, converges to it. Rewards are zeroed and the actor's and critics'
+    output layers scaled up, so the target is gamma x E_pi Q alone, with a peaked pi and actions
+    whose values differ (a wrong weighting would not average out)."""
+    model = dataclasses.replace(_model(head), critics=2)
+    batch, _ = _batch(DISCRETE)
+    batch = dataclasses.replace(batch, reward=torch.zeros_like(batch.reward))
+    runs = {}
+    for how in ("sample", "exact"):
+        cfg = AgentConfig(model=model, loss=LossConfig(target_critics=2, expectation=how))
+        learner = Learner(cfg, DISCRETE, seed=0)
+        learner.model.eval()
+        with torch.no_grad():
+            learner.model.actor.net[-1].weight.mul_(30.0)
+            learner.model.critics.out.weight.mul_(30.0)
+            learner.target_critics.load_state_dict(learner.model.critics.state_dict())
+        runs[how] = [amago_loss(learner.model, learner.target_critics, learner.twohot, learner.popart, batch, cfg.loss,
+                                torch.Generator().manual_seed(s))[1] for s in range(400 if how == "sample" else 2)]
+    exact = runs["exact"][0]
+    assert runs["exact"][1] == exact  # no draws
+    sampled = np.array([m["value/target_mean"] for m in runs["sample"]])
+    spread = sampled.std() / math.sqrt(len(sampled))
+    assert sampled.std() > 1e-3 * abs(exact["value/target_mean"])  # the draws do matter here...
+    assert abs(sampled.mean() - exact["value/target_mean"]) < 4 * spread  # ...and average to the exact sum
+    assert exact["loss/critic"] != pytest.approx(runs["sample"][0]["loss/critic"])
+
+
+def test_exact_expectation_has_no_effect_with_continuous_actions():
+    batch, _ = _batch(CONTINUOUS)
+    out = {}
+    for how in ("sample", "exact"):
+        cfg = AgentConfig(model=TINY, loss=LossConfig(expectation=how))
+        learner = Learner(cfg, CONTINUOUS, seed=0)
+        out[how] = amago_loss(learner.model, learner.target_critics, learner.twohot, learner.popart, batch, cfg.loss,
+                              torch.Generator().manual_seed(0))[1]
+    assert out["sample"] == out["exact"]
