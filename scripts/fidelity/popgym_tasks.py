@@ -39,6 +39,10 @@ STUDIES = {  # study -> (stem, {task: suite name or path}, what the trials are, 
 THRESHOLDS = (0.9, 0.95)
 OURS = "ours: amago2 --budget small"
 REFERENCE = "reference AMAGO `agent`"
+AGENTS = {  # our run folders <agent>-small-seed<N> -> label
+    "amago2": OURS,
+    "amago2-popgym-exact": "ours, exact E_pi (configs/amago2-popgym-exact.toml)",
+}
 
 
 def collect(study: str, runs: Path, reference: Path) -> pd.DataFrame:
@@ -49,11 +53,13 @@ def collect(study: str, runs: Path, reference: Path) -> pd.DataFrame:
     rows = []
     for task, suite_ref in suites.items():
         suite = get_suite(suite_ref)
-        for ck in sorted((runs / suite.name).glob("amago2-small-seed*/checkpoint.pt")):
-            data = read_checkpoint(ck)
-            for e in data["extra"]["counters"]["eval_scores"]:
-                rows.append({"impl": OURS, "task": task, "seed": int(data["extra"]["seed"]), "env_steps": int(e["env_steps"]),
-                             "wall_s": float(e["wall_s"]) - float(e.get("eval_s", 0.0)), "normalised": float(e["normalised"])})
+        for agent, label in AGENTS.items():
+            for ck in sorted((runs / suite.name).glob(f"{agent}-small-seed*/checkpoint.pt")):
+                data = read_checkpoint(ck)
+                for e in data["extra"]["counters"]["eval_scores"]:
+                    rows.append({"impl": label, "task": task, "seed": int(data["extra"]["seed"]), "env_steps": int(e["env_steps"]),
+                                 "wall_s": float(e["wall_s"]) - float(e.get("eval_s", 0.0)),
+                                 "normalised": float(e["normalised"])})
         ref = suite.tasks[0].reference
         for path in sorted(reference.glob(f"{task}_s*.json")):
             stats = json.loads(path.read_text())
@@ -95,7 +101,7 @@ def plot(study: str, df: pd.DataFrame) -> list[str]:
     stem, _, trials, section = STUDIES[study]
     paths = []
     for task, d in df.groupby("task"):
-        ax = plot_seed_curves(d, "env_steps", order=[OURS, REFERENCE], emphasise=OURS, target=THRESHOLDS[0],
+        ax = plot_seed_curves(d, "env_steps", order=[*AGENTS.values(), REFERENCE], emphasise=OURS, target=THRESHOLDS[0],
                               xlabel="environment steps")
         paths += save(ax, OUT / f"{stem}_{task}", f"POPGym {task}, {trials}: ours beside the reference AMAGO",
                       f"scripts/fidelity/popgym_tasks.py plot --study {study}, from data/{stem}_curves.csv; 1 CPU thread "
