@@ -32,7 +32,7 @@ STUDIES = {  # study -> (stem, {task: suite name or path}, what the trials are, 
     "tasks": ("popgym_tasks", {t: f"popgym-single-{t}" for t in
                                ("RepeatFirstEasy", "VelocityOnlyCartpoleEasy", "MultiarmedBanditEasy")},
               "single episode", "More POPGym tasks side by side (issue 20)"),
-    "oneshot": ("popgym_oneshot", {"RepeatPreviousEasy": str(SUITES / "popgym-repeat-oneshot.toml"),
+    "oneshot": ("popgym_oneshot", {"RepeatPreviousEasy": "popgym-repeat-oneshot",
                                    "PositionOnlyCartPoleEasy": str(SUITES / "popgym-cartpole-oneshot.toml")},
                 "one-shot (2 episodes, the 2nd scored)", "One-shot side by side (issue 20, item 2)"),
 }
