@@ -169,7 +169,7 @@ def amago_loss(
     def every_action(critics: CriticEnsemble, z_: torch.Tensor, idx: torch.Tensor | None = None) -> torch.Tensor:
         """Values of every discrete action, no gradients: z_ (C', B*(L-1), H) -> (C', B, L-1, A, G)."""
         A = model.shapes.action_dim
-        every = torch.arange(A, device=h.device).reshape(1, 1, A, 1).expand(*h.shape[:1], h.shape[1] - 1, A, G)
+        every = torch.arange(A, device=h.device).reshape(1, 1, A, 1).expand(*h_t.shape[:2], A, G)
         return critics.values(z_, every, value, idx=idx)
 
     def expected(q_all: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:  # (..., A, G), pi (..., G, A) -> (..., G)
