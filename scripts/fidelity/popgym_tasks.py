@@ -11,8 +11,8 @@ returns normalised with our suite's ends) into ``data/<stem>_curves.csv``. ``plo
 and >= 0.95, best, final; a run stopped after two evaluations >= 0.999 in a row ends there) and draws
 ``<stem>_<Task>.png/.svg``. Studies (the suite of each task, the file stem):
   * tasks: single-episode trials, ``popgym-single-<Task>`` for three more Easy tasks (stem popgym_tasks);
-  * oneshot: the popgym27 one-shot protocol (2 episodes, the first unrewarded, the second scored), the
-    suites in reports/fidelity/suites/ (stem popgym_oneshot).
+  * oneshot: the popgym27 one-shot protocol (2 episodes, the first unrewarded, the second scored),
+    ``popgym-repeat-oneshot`` and ``popgym-cartpole-oneshot`` (stem popgym_oneshot).
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ STUDIES = {  # study -> (stem, {task: suite name or path}, what the trials are, 
                                ("RepeatFirstEasy", "VelocityOnlyCartpoleEasy", "MultiarmedBanditEasy")},
               "single episode", "More POPGym tasks side by side (issue 20)"),
     "oneshot": ("popgym_oneshot", {"RepeatPreviousEasy": "popgym-repeat-oneshot",
-                                   "PositionOnlyCartPoleEasy": str(SUITES / "popgym-cartpole-oneshot.toml")},
+                                   "PositionOnlyCartPoleEasy": "popgym-cartpole-oneshot"},
                 "one-shot (2 episodes, the 2nd scored)", "One-shot side by side (issue 20, item 2)"),
 }
 THRESHOLDS = (0.9, 0.95)
@@ -42,6 +42,8 @@ REFERENCE = "reference AMAGO `agent`"
 AGENTS = {  # our run folders <agent>-small-seed<N> -> label
     "amago2": OURS,
     "amago2-popgym-exact": "ours, exact E_pi (configs/amago2-popgym-exact.toml)",
+    "amago2-popgym-tau003": "ours, tau 0.003 (configs/amago2-popgym-tau003.toml)",
+    "amago2-popgym-explore1m": "ours, epsilon annealed over 1M env steps (configs/amago2-popgym-explore1m.toml)",
 }
 
 
@@ -103,7 +105,8 @@ def plot(study: str, df: pd.DataFrame) -> list[str]:
     for task, d in df.groupby("task"):
         ax = plot_seed_curves(d, "env_steps", order=[*AGENTS.values(), REFERENCE], emphasise=OURS, target=THRESHOLDS[0],
                               xlabel="environment steps")
-        paths += save(ax, OUT / f"{stem}_{task}", f"POPGym {task}, {trials}: ours beside the reference AMAGO",
+        beside = ": ours beside the reference AMAGO" if (d["impl"] == REFERENCE).any() else ": ours (no reference run)"
+        paths += save(ax, OUT / f"{stem}_{task}", f"POPGym {task}, {trials}{beside}",
                       f"scripts/fidelity/popgym_tasks.py plot --study {study}, from data/{stem}_curves.csv; 1 CPU thread "
                       f"per run; commands: reports/fidelity/README.md, '{section}'")
     return paths
