@@ -3,7 +3,7 @@ update (reports/bench/agent.md, "The ideas of issue 24 item 1, measured").
 
     OMP_NUM_THREADS=2 python scripts/fidelity/update_variants.py --reference-python REF_PYTHON [--rounds 2]
 
-Each variant is our update (``bench.time_update``'s batch: 24 x 128 POPGym-shaped tokens, 26 actions,
+Each variant is our update (``bench.time_learner_update``'s batch: 24 x 128 POPGym-shaped tokens, 26 actions,
 fp32) at a critic hidden width and expectation, with d_model chosen (a multiple of 8) so that the
 trainable parameters are the closest to the reference `agent` at d_model 256 (bench.PAIRS[0]);
 every round times every variant and then the reference, so the ratios are within one round.
@@ -13,14 +13,11 @@ from __future__ import annotations
 
 import argparse
 
-import gymnasium as gym
 import torch
 
 from amago_bench.agents.amago2 import bench
 from amago_bench.agents.amago2.config import AgentConfig, LossConfig, ModelConfig
 from amago_bench.agents.amago2.learner import Learner
-from amago_bench.agents.amago2.losses import Batch
-from amago_bench.agents.amago2.model import shapes_from_spaces
 
 VARIANTS = ((256, "sample"), (256, "exact"), (128, "sample"), (64, "sample"))
 """(critic head_hidden, loss expectation): the default, the exact E_pi over all 26 actions, narrower critics."""
@@ -29,8 +26,7 @@ VARIANTS = ((256, "sample"), (256, "exact"), (128, "sample"), (64, "sample"))
 def learner(d_model: int, head_hidden: int, expectation: str) -> Learner:
     model = ModelConfig(d_model=d_model, d_ff=4 * d_model, layers=3, heads=8, context=bench.SEQ, critic_head="per-action",
                         head_hidden=head_hidden)
-    return Learner(AgentConfig(model=model, loss=LossConfig(expectation=expectation)),
-                   shapes_from_spaces(gym.spaces.Box(-1, 1, (30,)), gym.spaces.Discrete(26), 1024, 1))
+    return bench.popgym_learner(AgentConfig(model=model, loss=LossConfig(expectation=expectation)))
 
 
 def parameters(lr: Learner) -> int:
@@ -39,17 +35,6 @@ def parameters(lr: Learner) -> int:
 
 def matched_d_model(head_hidden: int, target: int) -> int:
     return min(range(128, 520, 8), key=lambda d: abs(parameters(learner(d, head_hidden, "sample")) - target))
-
-
-def time_update(lr: Learner, reps: int) -> float:
-    g = torch.Generator().manual_seed(0)
-    B, S = bench.BATCH, bench.SEQ
-    act = torch.randint(0, 26, (B, S), generator=g)
-    batch = Batch(obs=torch.randn(B, S, 30, generator=g), prev_action=act.roll(1, 1), prev_reward=torch.randn(B, S, generator=g),
-                  time=torch.rand(B, S, 3, generator=g), action=act, reward=torch.randn(B, S, generator=g),
-                  done=torch.zeros(B, S), valid=torch.ones(B, S, dtype=torch.bool))
-    lr.update(batch)
-    return bench._time(lambda: lr.update(batch), reps, torch.device("cpu"))
 
 
 def main() -> None:
@@ -67,7 +52,7 @@ def main() -> None:
     print(f"reference `{ref_type}` d_model {ref_d}: {ref0['parameters']:,} trainable parameters; {args.threads} threads, fp32")
     print(f"{'round':>5}  {'critic hidden':>13}  {'expectation':>11}  {'d_model':>7}  {'parameters':>10}  {'ours s':>7}  {'ref s':>6}  ref/ours")
     for rnd in range(1, args.rounds + 1):
-        ours = {v: time_update(learner(sizes[v[0]], *v), args.reps) for v in VARIANTS}
+        ours = {v: bench.time_learner_update(learner(sizes[v[0]], *v), args.reps) for v in VARIANTS}
         ref = bench.time_reference_update(args.reference_python, ref_type, ref_d, args.threads, args.reps)["update_s"]
         for (hh, exp), s in ours.items():
             n = parameters(learner(sizes[hh], hh, exp))

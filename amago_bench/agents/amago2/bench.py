@@ -147,15 +147,24 @@ def time_update(d_model: int, critic_head: str, reps: int) -> dict[str, Any]:
     fp32, CPU, at the given size and critic head: median seconds and trainable parameters."""
     torch.set_flush_denormal(True)
     model = ModelConfig(d_model=d_model, d_ff=4 * d_model, layers=3, heads=8, context=SEQ, critic_head=critic_head)
-    learner = Learner(AgentConfig(model=model), shapes_from_spaces(gym.spaces.Box(-1, 1, (30,)), gym.spaces.Discrete(26), 1024, 1))
+    learner = popgym_learner(AgentConfig(model=model))
+    return {"update_s": time_learner_update(learner, reps), "parameters": sum(p.numel() for p in learner.model.parameters())}
+
+
+def popgym_learner(cfg: AgentConfig) -> Learner:
+    """A CPU learner on the POPGym-27 shapes (30-dim observations, Discrete(26))."""
+    return Learner(cfg, shapes_from_spaces(gym.spaces.Box(-1, 1, (30,)), gym.spaces.Discrete(26), 1024, 1))
+
+
+def time_learner_update(learner: Learner, reps: int) -> float:
+    """Median seconds of ``learner.update`` on one fixed batch of BATCH x SEQ POPGym-shaped tokens
+    (seeded, so every caller times the same data), after one warm-up update."""
     g = torch.Generator().manual_seed(0)
     act = torch.randint(0, 26, (BATCH, SEQ), generator=g)
     batch = Batch(obs=torch.randn(BATCH, SEQ, 30, generator=g), prev_action=act.roll(1, 1), prev_reward=torch.randn(BATCH, SEQ, generator=g),
                   time=torch.rand(BATCH, SEQ, 3, generator=g), action=act, reward=torch.randn(BATCH, SEQ, generator=g),
                   done=torch.zeros(BATCH, SEQ), valid=torch.ones(BATCH, SEQ, dtype=torch.bool))
-    learner.update(batch)
-    return {"update_s": _time(lambda: learner.update(batch), reps, torch.device("cpu")),
-            "parameters": sum(p.numel() for p in learner.model.parameters())}
+    return _time(lambda: learner.update(batch), reps, torch.device("cpu"))
 
 
 def time_reference_update(python: str, agent_type: str, d_model: int, threads: int, reps: int) -> dict[str, Any]:
