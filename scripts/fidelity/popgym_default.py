@@ -28,7 +28,8 @@ THRESHOLD = 0.95
 LABEL = "one POPGym default (issue 20)"
 VARIANTS = {"amago2-popgym-anneal5k": "the default, scale annealed over 5k env steps",
             "amago2-popgym-upd500": "the default, 500 updates per epoch (2x)",
-            "amago2-popgym-tau01": "the default with tau 0.01"}
+            "amago2-popgym-tau01": "the default with tau 0.01",
+            "amago2-popgym-explore1m": "the default, scale annealed over 1M env steps"}
 """Labels of the experiment agent files in reports/fidelity/configs/ run beside the default."""
 EARLIER = {"amago2": "per-suite settings (before issue 20)", "amago2-tau02-eps02": "per-suite settings (before issue 20)"}
 

@@ -44,6 +44,7 @@ AGENTS = {  # our run folders <agent>-small-seed<N> -> label
     "amago2-popgym-exact": "ours, exact E_pi (configs/amago2-popgym-exact.toml)",
     "amago2-popgym-tau003": "ours, tau 0.003 (configs/amago2-popgym-tau003.toml)",
     "amago2-popgym-explore1m": "ours, epsilon annealed over 1M env steps (configs/amago2-popgym-explore1m.toml)",
+    "amago2-popgym-gammas18": "ours, the reference's 18 discounts (configs/amago2-popgym-gammas18.toml)",
 }
 
 
