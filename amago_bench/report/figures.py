@@ -284,6 +284,7 @@ def save(ax, path, title: str, provenance: str, formats: Sequence[str] = ("png",
     the figure's edge; the footer wraps the same way. The saved box is fitted to everything drawn."""
     from pathlib import Path
 
+    import matplotlib
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
     fig = ax.figure
@@ -307,8 +308,10 @@ def save(ax, path, title: str, provenance: str, formats: Sequence[str] = ("png",
     for ext in formats:
         p = Path(path).with_suffix(f".{ext}")
         p.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(p, metadata={"Title": title, "Description": provenance} if ext == "png" else None,
-                    bbox_inches="tight", pad_inches=0.12)
+        # SVGs carry no date and a fixed id salt, so a figure redrawn from the same data is the same file
+        meta = {"Title": title, "Description": provenance} if ext == "png" else {"Date": None}
+        with matplotlib.rc_context({"svg.hashsalt": "amago-bench"}):
+            fig.savefig(p, metadata=meta, bbox_inches="tight", pad_inches=0.12)
         out.append(str(p))
     return out
 

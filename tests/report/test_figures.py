@@ -41,6 +41,9 @@ def test_plots_draw_on_a_given_ax_and_leave_pyplot_alone(tmp_path):
     assert [p[-3:] for p in paths] == ["png", "svg"]
     assert all((tmp_path / f"curve.{e}").stat().st_size > 1000 for e in ("png", "svg"))
     assert "made by a test" in (tmp_path / "curve.svg").read_text()
+    first = (tmp_path / "curve.svg").read_bytes()
+    figures.save(figures.plot_learning_curve(curve), tmp_path / "curve", "title", "made by a test")
+    assert (tmp_path / "curve.svg").read_bytes() == first  # redrawn from the same data: the same file, no date
     assert {k: v for k, v in matplotlib.rcParams.items() if k != "backend"} == before
     import matplotlib.pyplot as plt
 
