@@ -18,19 +18,22 @@ def plot_seed_curves(df: pd.DataFrame, x: str, y: str = "normalised", group: str
                      emphasise: str | None = None, target: float | None = None, bounds: tuple[float, float] | None = (0.0, 1.0),
                      ylabel: str = "normalised return (test)", xlabel: str | None = None, ax=None,
                      seed_label: str = "seed {seed}"):
-    """``df`` columns: ``group``, seed, ``x``, ``y``. ``order``: groups first in this order (the
-    rest sorted after); ``emphasise``: one group drawn thicker, the others lighter; ``target``: a
-    dotted line; ``bounds``: lines at the normalisation ends (None: none); ``seed_label``: how a
-    line's seed reads in the legend. Returns the axes."""
+    """``df`` columns: ``group``, seed, ``x``, ``y``. ``order``: groups first in this order, each with
+    the colour of its place there, drawn or not (the rest sorted after); ``emphasise``: one group
+    drawn thicker, the others lighter; ``target``: a dotted line; ``bounds``: lines at the
+    normalisation ends (None: none); ``seed_label``: how a line's seed reads in the legend.
+    Returns the axes."""
     import matplotlib
 
     from amago_bench.report.figures import new_ax
 
     ax = ax if ax is not None else new_ax(10, 4.2)
     present = set(df[group])
-    groups = [g for g in (order or ()) if g in present] + sorted(present - set(order or ()))
-    palette = matplotlib.colormaps["tab10"].colors
-    for i, name in enumerate(groups):
+    ranked = [*(order or ()), *sorted(present - set(order or ()))]  # a group's colour follows its place in
+    palette = matplotlib.colormaps["tab10"].colors                      # ``order``, so it is the same in every
+    for i, name in enumerate(ranked):                                    # figure drawn with that order
+        if name not in present:
+            continue
         for k, (seed, d) in enumerate(df[df[group] == name].groupby("seed")):
             d = d.sort_values(x)
             strong = emphasise is None or name == emphasise
@@ -47,3 +50,18 @@ def plot_seed_curves(df: pd.DataFrame, x: str, y: str = "normalised", group: str
     ax.legend(fontsize=7, frameon=False, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # beside the curves, not on them
     ax.spines[["top", "right"]].set_visible(False)
     return ax
+
+
+def mean_of_seeds(df: pd.DataFrame, x: str, y: str = "normalised", group: str = "impl") -> pd.DataFrame:
+    """One row per (group, ``x``): the mean of ``y`` over the group's seeds, kept only where all of
+    them have an evaluation there (a mean over fewer would mix in one seed's luck); its ``seed``
+    column says what was averaged ("mean of seeds 0, 1", or "seed 0" for a group of one seed), for
+    :func:`plot_seed_curves` with ``seed_label="{seed}"``."""
+    out = []
+    for name, d in df.groupby(group, sort=False):
+        seeds = sorted(d["seed"].unique())
+        both = d.groupby(x, as_index=False)[y].agg(["mean", "count"])
+        both = both[both["count"] == len(seeds)].rename(columns={"mean": y}).drop(columns="count")
+        named = f"seed {seeds[0]}" if len(seeds) == 1 else "mean of seeds " + ", ".join(str(s) for s in seeds)
+        out.append(both.assign(**{group: name, "seed": named}))
+    return pd.concat(out, ignore_index=True)

@@ -21,7 +21,7 @@ import json
 from pathlib import Path
 
 import pandas as pd
-from curves import plot_seed_curves
+from curves import mean_of_seeds, plot_seed_curves
 
 ROOT = Path(__file__).resolve().parents[2]
 OUT = ROOT / "reports" / "fidelity"
@@ -134,9 +134,8 @@ def main() -> None:
                           "per evaluation; commands: reports/fidelity/README.md, 'Meta-World ML1 side by side'"):
                 print(p)
     # the suspects: one line per implementation, the mean of its seeds at each evaluation
-    both = df[df["impl"].isin(suspects)].groupby(["impl", "env_steps"], as_index=False)["trial_return"].agg(["mean", "count"])
-    both = both[both["count"] == 2].rename(columns={"mean": "trial_return"}).assign(seed="0, 1")  # both seeds there
-    ax = plot_seed_curves(both, "env_steps", y="trial_return", order=suspects, bounds=None, seed_label="mean of seeds {seed}",
+    both = mean_of_seeds(df[df["impl"].isin(suspects)], "env_steps", y="trial_return")
+    ax = plot_seed_curves(both, "env_steps", y="trial_return", order=suspects, bounds=None, seed_label="{seed}",
                           ylabel="return of a 3-attempt trial (test goals)", xlabel="environment steps")
     ax.xaxis.set_major_formatter(thousands)
     for p in save(ax, OUT / "ml1-reach-suspects_trial_return_steps", "ML1 reach-v3: the reference AMAGO against ours with its choices added, singly or "

@@ -9,7 +9,9 @@ and the reference's from ``REF_STATS_DIR/<Task>_s<N>.json`` (written by ``refere
 returns normalised with our suite's ends) into ``data/<stem>_curves.csv``. ``plot`` writes
 ``data/<stem>_reach.md`` (per run: env steps and training wall seconds to the first evaluation >= 0.9
 and >= 0.95, best, final; a run stopped after two evaluations >= 0.999 in a row ends there) and draws
-``<stem>_<Task>.png/.svg``. Studies (the suite of each task, the file stem):
+``<stem>_<Task>.png/.svg`` (with more than 3 implementations on a task: ours and the reference per
+seed, and ``<stem>_<Task>_variants`` with every implementation's mean over its seeds). Studies (the
+suite of each task, the file stem):
   * tasks: single-episode trials, ``popgym-single-<Task>`` for three more Easy tasks (stem popgym_tasks);
   * oneshot: the popgym27 one-shot protocol (2 episodes, the first unrewarded, the second scored),
     ``popgym-repeat-oneshot`` and ``popgym-cartpole-oneshot`` (stem popgym_oneshot).
@@ -22,7 +24,7 @@ import json
 from pathlib import Path
 
 import pandas as pd
-from curves import plot_seed_curves
+from curves import mean_of_seeds, plot_seed_curves
 
 ROOT = Path(__file__).resolve().parents[2]
 OUT = ROOT / "reports" / "fidelity"
@@ -37,6 +39,7 @@ STUDIES = {  # study -> (stem, {task: suite name or path}, what the trials are, 
                 "one-shot (2 episodes, the 2nd scored)", "One-shot side by side (issue 20, item 2)"),
 }
 THRESHOLDS = (0.9, 0.95)
+MAX_SEED_LINES_IMPLS = 3  # more implementations on one task: seeds of ours and the reference, and a figure of means
 OURS = "ours: amago2 --budget small"
 REFERENCE = "reference AMAGO `agent`"
 AGENTS = {  # our run folders <agent>-small-seed<N> -> label
@@ -45,6 +48,7 @@ AGENTS = {  # our run folders <agent>-small-seed<N> -> label
     "amago2-popgym-tau003": "ours, tau 0.003 (configs/amago2-popgym-tau003.toml)",
     "amago2-popgym-explore1m": "ours, epsilon annealed over 1M env steps (configs/amago2-popgym-explore1m.toml)",
     "amago2-popgym-gammas18": "ours, the reference's 18 discounts (configs/amago2-popgym-gammas18.toml)",
+    "amago2-popgym-gammas5": "ours, 5 discounts (configs/amago2-popgym-gammas5.toml)",
 }
 
 
@@ -103,13 +107,20 @@ def plot(study: str, df: pd.DataFrame) -> list[str]:
 
     stem, _, trials, section = STUDIES[study]
     paths = []
+    order = [*AGENTS.values(), REFERENCE]
     for task, d in df.groupby("task"):
-        ax = plot_seed_curves(d, "env_steps", order=[*AGENTS.values(), REFERENCE], emphasise=OURS, target=THRESHOLDS[0],
-                              xlabel="environment steps")
         beside = ": ours beside the reference AMAGO" if (d["impl"] == REFERENCE).any() else ": ours (no reference run)"
-        paths += save(ax, OUT / f"{stem}_{task}", f"POPGym {task}, {trials}{beside}",
-                      f"scripts/fidelity/popgym_tasks.py plot --study {study}, from data/{stem}_curves.csv; 1 CPU thread "
+        provenance = (f"scripts/fidelity/popgym_tasks.py plot --study {study}, from data/{stem}_curves.csv; 1 CPU thread "
                       f"per run; commands: reports/fidelity/README.md, '{section}'")
+        crowded = d["impl"].nunique() > MAX_SEED_LINES_IMPLS
+        seeds = d[d["impl"].isin([OURS, REFERENCE])] if crowded else d  # every variant's seeds: the means figure
+        ax = plot_seed_curves(seeds, "env_steps", order=order, emphasise=OURS, target=THRESHOLDS[0], xlabel="environment steps")
+        paths += save(ax, OUT / f"{stem}_{task}", f"POPGym {task}, {trials}{beside}", provenance)
+        if crowded:
+            ax = plot_seed_curves(mean_of_seeds(d, "env_steps"), "env_steps", order=order, emphasise=OURS,
+                                  target=THRESHOLDS[0], xlabel="environment steps", seed_label="{seed}")
+            paths += save(ax, OUT / f"{stem}_{task}_variants", f"POPGym {task}, {trials}: our variants beside the "
+                          "reference AMAGO (each line the mean of its seeds)", provenance)
     return paths
 
 
