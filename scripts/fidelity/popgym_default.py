@@ -8,8 +8,9 @@ checkpoint.pt`` of the two single-episode study suites (env steps, training wall
 evaluation time taken out, normalised test score) into ``data/popgym_default_curves.csv``.
 ``plot`` writes ``data/popgym_default_reach.md`` (per run: env steps and training wall seconds
 to the first evaluation >= 0.95, the score at 10k and 30k env steps, best, final) and draws
-``popgym_default_steps.png/.svg``: the default's curves beside the earlier per-suite settings'
-seeds 0 and 1 (from ``data/curves.csv``), one panel per task.
+``popgym_default_<Task>.png/.svg``: the default's curves beside the earlier per-suite settings'
+seeds 0 and 1 (from ``data/curves.csv``), and ``popgym_default_<Task>_variants``: every setting
+tried, each line the mean of its seeds 0 and 1 (the seeds every setting has).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import argparse
 from pathlib import Path
 
 import pandas as pd
-from curves import plot_seed_curves
+from curves import mean_of_seeds, plot_seed_curves
 
 ROOT = Path(__file__).resolve().parents[2]
 OUT = ROOT / "reports" / "fidelity"
@@ -80,13 +81,20 @@ def plot(df: pd.DataFrame) -> list[str]:
     earlier = pd.read_csv(DATA / "curves.csv")
     earlier = earlier[earlier["impl"].isin(EARLIER) & earlier["seed"].isin([0, 1])].assign(impl=lambda d: d["impl"].map(EARLIER))
     paths = []
+    order = [LABEL, EARLIER["amago2"], *VARIANTS.values()]  # one colour per setting in both figures
+    provenance = ("scripts/fidelity/popgym_default.py plot, from data/popgym_default_curves.csv and data/curves.csv; "
+                  "1 CPU thread; commands: reports/fidelity/README.md, 'One POPGym default (issue 20)'")
     for task, d in df.groupby("task"):
         both = pd.concat([d[["impl", "seed", "env_steps", "normalised"]],
                           earlier.loc[earlier["task"] == task, ["impl", "seed", "env_steps", "normalised"]]])
-        ax = plot_seed_curves(both, "env_steps", order=[LABEL], emphasise=LABEL, target=THRESHOLD, xlabel="environment steps")
-        paths += save(ax, OUT / f"popgym_default_{task}", f"POPGym {task}, amago2 --budget small, single episode",
-                      "scripts/fidelity/popgym_default.py plot, from data/popgym_default_curves.csv and data/curves.csv; "
-                      "1 CPU thread; commands: reports/fidelity/README.md, 'One POPGym default (issue 20)'")
+        seeds = both[both["impl"].isin([LABEL, EARLIER["amago2"]])]  # the variants: the figure of means below
+        ax = plot_seed_curves(seeds, "env_steps", order=order, emphasise=LABEL, target=THRESHOLD, xlabel="environment steps")
+        paths += save(ax, OUT / f"popgym_default_{task}", f"POPGym {task}, amago2 --budget small, single episode", provenance)
+        paired = both[both["seed"].isin([0, 1])]  # every setting on the same seeds (the default also has 2 and 3)
+        ax = plot_seed_curves(mean_of_seeds(paired, "env_steps"), "env_steps", order=order, emphasise=LABEL, target=THRESHOLD,
+                              xlabel="environment steps", seed_label="{seed}")
+        paths += save(ax, OUT / f"popgym_default_{task}_variants", f"POPGym {task}, single episode: every setting tried, "
+                      "each line the mean of its seeds 0 and 1 (or seed 0 alone)", provenance)
     return paths
 
 
