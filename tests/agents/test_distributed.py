@@ -119,7 +119,9 @@ def two_ranks(tmp_path_factory):
     """What each of 2 gloo ranks ended with after updates on data of its own (tests/agents/ddp_worker.py)."""
     out = tmp_path_factory.mktemp("ddp")
     _torchrun([str(WORKER), str(out)])
-    return {p.stem: torch.load(p, weights_only=False) for p in out.glob("*.pt")}
+    found = {p.stem: torch.load(p, weights_only=False) for p in out.glob("*.pt")}
+    assert sorted(found) == sorted(f"{n}-rank{r}" for n in ["amago2-ind-ind", "amago2-dep-dep", "rl2"] for r in (0, 1))
+    return found
 
 
 @pytest.mark.parametrize("name", ["amago2-ind-ind", "amago2-dep-dep", "rl2"])
