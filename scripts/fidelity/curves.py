@@ -29,9 +29,10 @@ def plot_seed_curves(df: pd.DataFrame, x: str, y: str = "normalised", group: str
 
     ax = ax if ax is not None else new_ax(10, 4.2)
     present = set(df[group])
-    ranked = [*(order or ()), *sorted(present - set(order or ()))]  # a group's colour follows its place in
-    palette = matplotlib.colormaps["tab10"].colors                      # ``order``, so it is the same in every
-    for i, name in enumerate(ranked):                                    # figure drawn with that order
+    # a group's colour follows its place in ``order``, so it is the same in every figure drawn with that order
+    ranked = [*(order or ()), *sorted(present - set(order or ()))]
+    palette = matplotlib.colormaps["tab10"].colors
+    for i, name in enumerate(ranked):
         if name not in present:
             continue
         for k, (seed, d) in enumerate(df[df[group] == name].groupby("seed")):
