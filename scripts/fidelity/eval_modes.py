@@ -39,12 +39,12 @@ def main() -> None:
         data = read_checkpoint(ck)
         suite = get_suite(data["suite"])
         learned = list(data["config"]["model"]["gammas"])
+        agent = from_checkpoint(str(ck))  # loaded once; the head and the action mode are switched below
         for gamma in args.gammas or [data["config"]["model"]["act_gamma"]]:
             if gamma not in learned:
                 raise SystemExit(f"eval_modes: {ck} learned discounts {learned}, not {gamma}; pass --gammas from those")
             for mode in args.modes:
-                agent = from_checkpoint(str(ck), sample=mode == "sampled")
-                agent.gamma_index = learned.index(gamma)
+                agent.sample, agent.gamma_index = mode == "sampled", learned.index(gamma)
                 eps = pd.DataFrame(evaluate(agent, suite, split="test", trials_per_task=args.trials, seed=0))
                 for task, r in task_summary(eps, suite).iterrows():
                     rows.append({"suite": suite.name, "task": task, "seed": int(data["extra"]["seed"]),
