@@ -66,3 +66,22 @@ def mean_of_seeds(df: pd.DataFrame, x: str, y: str = "normalised", group: str = 
         named = f"seed {seeds[0]}" if len(seeds) == 1 else "mean of seeds " + ", ".join(str(s) for s in seeds)
         out.append(both.assign(**{group: name, "seed": named}))
     return pd.concat(out, ignore_index=True)
+
+
+def merge_into(path, found: pd.DataFrame, keys: Sequence[str]) -> pd.DataFrame:
+    """The committed curves at ``path`` with every run in ``found`` (a run: one value of ``keys``)
+    replacing that run's rows, sorted by ``keys`` then env steps, written back to ``path`` and returned. Runs not found this time (their
+    folders live on another machine, or were cleaned away) keep their committed rows, so collecting a
+    few new runs on a fresh checkout adds them instead of erasing the rest."""
+    from pathlib import Path
+
+    path = Path(path)
+    old = pd.read_csv(path, float_precision="round_trip") if path.exists() else found.iloc[:0]
+    if len(found) and len(old):
+        ran = pd.MultiIndex.from_frame(found[list(keys)].drop_duplicates().astype(str))
+        old = old[~pd.MultiIndex.from_frame(old[list(keys)].astype(str)).isin(ran)]
+    df = pd.concat([old, found], ignore_index=True) if len(old) else found
+    df = df.sort_values([*keys, "env_steps"], ignore_index=True)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    df.to_csv(path, index=False)
+    return df

@@ -21,7 +21,7 @@ import json
 from pathlib import Path
 
 import pandas as pd
-from curves import mean_of_seeds, plot_seed_curves
+from curves import mean_of_seeds, merge_into, plot_seed_curves
 
 ROOT = Path(__file__).resolve().parents[2]
 OUT = ROOT / "reports" / "fidelity"
@@ -75,10 +75,8 @@ def _reference(folder: Path) -> list[dict]:
 
 
 def collect(runs: Path, reference: Path) -> pd.DataFrame:
-    df = pd.DataFrame(_ours(runs) + _reference(reference)).sort_values(["impl", "seed", "env_steps"])
-    DATA.mkdir(parents=True, exist_ok=True)
-    df.to_csv(DATA / "ml1_curves.csv", index=False)
-    return df
+    found = pd.DataFrame(_ours(runs) + _reference(reference), columns=["impl", "seed", "env_steps", "wall_s", "success", "trial_return"])
+    return merge_into(DATA / "ml1_curves.csv", found, ["impl", "seed"])
 
 
 def table(df: pd.DataFrame) -> str:

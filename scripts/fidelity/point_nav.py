@@ -16,7 +16,7 @@ import argparse
 from pathlib import Path
 
 import pandas as pd
-from curves import plot_seed_curves
+from curves import merge_into, plot_seed_curves
 
 ROOT = Path(__file__).resolve().parents[2]
 OUT = ROOT / "reports" / "fidelity"
@@ -36,10 +36,8 @@ def collect(runs: Path) -> pd.DataFrame:
         for e in data["extra"]["counters"]["eval_scores"]:
             rows.append({"agent": data["config"]["name"], "seed": int(data["extra"]["seed"]), "env_steps": int(e["env_steps"]),
                          "wall_s": float(e["wall_s"]) - float(e.get("eval_s", 0.0)), "normalised": float(e["normalised"])})
-    df = pd.DataFrame(rows).sort_values(["agent", "seed", "env_steps"])
-    DATA.mkdir(parents=True, exist_ok=True)
-    df.to_csv(DATA / "point_nav_curves.csv", index=False)
-    return df
+    found = pd.DataFrame(rows, columns=["agent", "seed", "env_steps", "wall_s", "normalised"])
+    return merge_into(DATA / "point_nav_curves.csv", found, ["agent", "seed"])
 
 
 def reach_table(df: pd.DataFrame, target: float = TARGET) -> str:

@@ -19,7 +19,7 @@ import argparse
 from pathlib import Path
 
 import pandas as pd
-from curves import mean_of_seeds, plot_seed_curves
+from curves import mean_of_seeds, merge_into, plot_seed_curves
 
 ROOT = Path(__file__).resolve().parents[2]
 OUT = ROOT / "reports" / "fidelity"
@@ -38,6 +38,9 @@ VARIANTS = {"amago2-popgym-anneal5k": "the default, scale annealed over 5k env s
 EARLIER = {"amago2": "per-suite settings (before issue 20)", "amago2-tau02-eps02": "per-suite settings (before issue 20)"}
 
 
+COLUMNS = ["impl", "agent", "task", "seed", "env_steps", "wall_s", "normalised"]
+
+
 def collect(roots: list[Path]) -> pd.DataFrame:
     from amago_bench.agents.amago2.learner import read_checkpoint
 
@@ -50,10 +53,7 @@ def collect(roots: list[Path]) -> pd.DataFrame:
                 rows.append({"impl": LABEL if name == "amago2" else VARIANTS.get(name, name), "agent": name, "task": task, "seed": int(data["extra"]["seed"]),
                              "env_steps": int(e["env_steps"]), "wall_s": float(e["wall_s"]) - float(e.get("eval_s", 0.0)),
                              "normalised": float(e["normalised"])})
-    df = pd.DataFrame(rows).sort_values(["task", "impl", "seed", "env_steps"])
-    DATA.mkdir(parents=True, exist_ok=True)
-    df.to_csv(DATA / "popgym_default_curves.csv", index=False)
-    return df
+    return merge_into(DATA / "popgym_default_curves.csv", pd.DataFrame(rows, columns=COLUMNS), ["task", "impl", "seed"])
 
 
 def _at(d: pd.DataFrame, steps: int) -> str:

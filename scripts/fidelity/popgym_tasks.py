@@ -24,7 +24,7 @@ import json
 from pathlib import Path
 
 import pandas as pd
-from curves import mean_of_seeds, plot_seed_curves
+from curves import mean_of_seeds, merge_into, plot_seed_curves
 
 ROOT = Path(__file__).resolve().parents[2]
 OUT = ROOT / "reports" / "fidelity"
@@ -76,10 +76,8 @@ def collect(study: str, runs: Path, reference: Path) -> pd.DataFrame:
                     continue
                 rows.append({"impl": REFERENCE, "task": task, "seed": int(stats["seed"]), "env_steps": int(e["env_steps"]),
                              "wall_s": float(e["train_s"]), "normalised": ref.normalise(float(e["return"]))})
-    df = pd.DataFrame(rows).sort_values(["task", "impl", "seed", "env_steps"])
-    DATA.mkdir(parents=True, exist_ok=True)
-    df.to_csv(DATA / f"{stem}_curves.csv", index=False)
-    return df
+    found = pd.DataFrame(rows, columns=["impl", "task", "seed", "env_steps", "wall_s", "normalised"])
+    return merge_into(DATA / f"{stem}_curves.csv", found, ["task", "impl", "seed"])
 
 
 def _first(d: pd.DataFrame, threshold: float, column: str) -> str:
