@@ -50,6 +50,7 @@ AGENTS = {  # our run folders <agent>-small-seed<N> -> label
     "amago2-popgym-gammas18": "ours, the reference's 18 discounts (configs/amago2-popgym-gammas18.toml)",
     "amago2-popgym-gammas5": "ours, 5 discounts (configs/amago2-popgym-gammas5.toml)",
     "amago2-popgym-rm100": "ours, reward multiplier 100 (configs/amago2-popgym-rm100.toml)",
+    "amago2-popgym-vr1e3": "ours, bins over symlog(+-1e3) (configs/amago2-popgym-vr1e3.toml)",
 }
 
 
