@@ -7,6 +7,7 @@ report's hashed agent colours, which can make two neighbouring implementations l
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Sequence
 
 import pandas as pd
@@ -68,19 +69,18 @@ def mean_of_seeds(df: pd.DataFrame, x: str, y: str = "normalised", group: str = 
     return pd.concat(out, ignore_index=True)
 
 
-def merge_into(path, found: pd.DataFrame, keys: Sequence[str]) -> pd.DataFrame:
+def merge_into(path: Path | str, found: pd.DataFrame, keys: Sequence[str]) -> pd.DataFrame:
     """The committed curves at ``path`` with every run in ``found`` (a run: one value of ``keys``)
-    replacing that run's rows, sorted by ``keys`` then env steps, written back to ``path`` and returned. Runs not found this time (their
-    folders live on another machine, or were cleaned away) keep their committed rows, so collecting a
-    few new runs on a fresh checkout adds them instead of erasing the rest."""
-    from pathlib import Path
-
+    replacing that run's rows, sorted by ``keys`` then env steps, written back to ``path`` and
+    returned. Runs not found this time (their folders live on another machine, or were cleaned away)
+    keep their committed rows, so collecting a few new runs on a fresh checkout adds them instead of
+    erasing the rest."""
     path = Path(path)
     old = pd.read_csv(path, float_precision="round_trip") if path.exists() else found.iloc[:0]
     if len(found) and len(old):
         ran = pd.MultiIndex.from_frame(found[list(keys)].drop_duplicates().astype(str))
         old = old[~pd.MultiIndex.from_frame(old[list(keys)].astype(str)).isin(ran)]
-    df = pd.concat([old, found], ignore_index=True) if len(old) else found
+    df = old if not len(found) else found if not len(old) else pd.concat([old, found], ignore_index=True)  # no dtype change from an empty side
     df = df.sort_values([*keys, "env_steps"], ignore_index=True)
     path.parent.mkdir(parents=True, exist_ok=True)
     df.to_csv(path, index=False)

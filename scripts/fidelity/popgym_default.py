@@ -34,7 +34,8 @@ VARIANTS = {"amago2-popgym-anneal5k": "the default, scale annealed over 5k env s
             "amago2-popgym-gammas18": "the default with the reference's 18 discounts",
             "amago2-popgym-gammas5": "the default with 5 discounts (0.1 and 0.7 added)",
             "amago2-popgym-rm100": "the default with reward multiplier 100",
-            "amago2-popgym-vr1e3": "the default with bins over symlog(+-1e3)"}
+            "amago2-popgym-vr1e3": "the default with bins over symlog(+-1e3)",
+            "amago2-popgym-widths": "the default with the reference's encoder and head widths"}
 """Labels of the experiment agent files in reports/fidelity/configs/ run beside the default."""
 EARLIER = {"amago2": "per-suite settings (before issue 20)", "amago2-tau02-eps02": "per-suite settings (before issue 20)"}
 

@@ -51,6 +51,7 @@ AGENTS = {  # our run folders <agent>-small-seed<N> -> label
     "amago2-popgym-gammas5": "ours, 5 discounts (configs/amago2-popgym-gammas5.toml)",
     "amago2-popgym-rm100": "ours, reward multiplier 100 (configs/amago2-popgym-rm100.toml)",
     "amago2-popgym-vr1e3": "ours, bins over symlog(+-1e3) (configs/amago2-popgym-vr1e3.toml)",
+    "amago2-popgym-widths": "ours, the reference's encoder and head widths (configs/amago2-popgym-widths.toml)",
 }
 
 
