@@ -35,7 +35,10 @@ VARIANTS = {"amago2-popgym-anneal5k": "the default, scale annealed over 5k env s
             "amago2-popgym-gammas5": "the default with 5 discounts (0.1 and 0.7 added)",
             "amago2-popgym-rm100": "the default with reward multiplier 100",
             "amago2-popgym-vr1e3": "the default with bins over symlog(+-1e3)",
-            "amago2-popgym-widths": "the default with the reference's encoder and head widths"}
+            "amago2-popgym-widths": "the default with the reference's encoder and head widths",
+            "amago2-popgym-widths-tstep": "the default with the reference's encoder widths",
+            "amago2-popgym-widths-heads": "the default with the reference's head widths",
+            "amago2-popgym-sinpos": "the default with sinusoidal positions"}
 """Labels of the experiment agent files in reports/fidelity/configs/ run beside the default."""
 EARLIER = {"amago2": "per-suite settings (before issue 20)", "amago2-tau02-eps02": "per-suite settings (before issue 20)"}
 

@@ -108,7 +108,7 @@ def plot(study: str, df: pd.DataFrame) -> list[str]:
 
     stem, _, trials, section = STUDIES[study]
     paths = []
-    order = [*AGENTS.values(), REFERENCE]
+    order = [OURS, REFERENCE, *(v for v in AGENTS.values() if v != OURS)]  # new variants go last: no colour moves
     for task, d in df.groupby("task"):
         beside = ": ours beside the reference AMAGO" if (d["impl"] == REFERENCE).any() else ": ours (no reference run)"
         provenance = (f"scripts/fidelity/popgym_tasks.py plot --study {study}, from data/{stem}_curves.csv; 1 CPU thread "
