@@ -1,7 +1,7 @@
 """The one learning-curve plot of the fidelity scripts (report.py, popgym_default.py, point_nav.py,
 ml1.py): one line per (group, seed), colour = group, line style = seed.
 
-Groups get distinct colours from matplotlib's qualitative ``tab10`` in the order given (not the
+Groups get distinct colours from matplotlib's qualitative ``tab10`` (then ``Dark2``) in the order given (not the
 report's hashed agent colours, which can make two neighbouring implementations look alike).
 """
 
@@ -32,7 +32,7 @@ def plot_seed_curves(df: pd.DataFrame, x: str, y: str = "normalised", group: str
     present = set(df[group])
     # a group's colour follows its place in ``order``, so it is the same in every figure drawn with that order
     ranked = [*(order or ()), *sorted(present - set(order or ()))]
-    palette = matplotlib.colormaps["tab10"].colors
+    palette = [*matplotlib.colormaps["tab10"].colors, *matplotlib.colormaps["Dark2"].colors]  # 18 before a colour repeats
     for i, name in enumerate(ranked):
         if name not in present:
             continue
