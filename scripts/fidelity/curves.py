@@ -76,11 +76,12 @@ def merge_into(path: Path | str, found: pd.DataFrame, keys: Sequence[str]) -> pd
     keep their committed rows, so collecting a few new runs on a fresh checkout adds them instead of
     erasing the rest."""
     path = Path(path)
-    old = pd.read_csv(path, float_precision="round_trip") if path.exists() else found.iloc[:0]
-    if len(found) and len(old):
-        ran = pd.MultiIndex.from_frame(found[list(keys)].drop_duplicates().astype(str))
-        old = old[~pd.MultiIndex.from_frame(old[list(keys)].astype(str)).isin(ran)]
-    df = old if not len(found) else found if not len(old) else pd.concat([old, found], ignore_index=True)  # no dtype change from an empty side
+    df = found
+    if path.exists():
+        df = pd.read_csv(path, float_precision="round_trip")  # round_trip: kept rows are written back unchanged
+        if len(found):  # (concatenating an empty frame would turn int columns into floats)
+            ran = pd.MultiIndex.from_frame(found[list(keys)].drop_duplicates().astype(str))
+            df = pd.concat([df[~pd.MultiIndex.from_frame(df[list(keys)].astype(str)).isin(ran)], found], ignore_index=True)
     df = df.sort_values([*keys, "env_steps"], ignore_index=True)
     path.parent.mkdir(parents=True, exist_ok=True)
     df.to_csv(path, index=False)
