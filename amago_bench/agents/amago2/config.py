@@ -139,6 +139,11 @@ class OptimConfig:
     lr: float = 1e-4
     warmup: int = 500
     """Linear learning-rate warm-up, in updates."""
+    lr_end: float | None = None
+    """With ``lr_anneal`` > 0: the learning rate falls linearly from ``lr`` to this over the first
+    ``lr_anneal`` updates, then holds (the warm-up multiplies it). None: a constant ``lr``."""
+    lr_anneal: int = 0
+    """Updates over which the learning rate falls from ``lr`` to ``lr_end``."""
     grad_clip: float = 1.0
     weight_decay: float = 1e-4
     batch_size: int = 24
@@ -256,6 +261,13 @@ def validate(cfg: AgentConfig, where: str = "config") -> None:
         raise ConfigError(f"{where}: [loss] online_weight and bc_weight are both 0, so the actor never learns; set one > 0")
     if not 0.0 < lo.bc_action_clip < 1.0:
         raise ConfigError(f"{where}: [loss] bc_action_clip must be in (0, 1) (tanh reaches neither -1 nor 1), got {lo.bc_action_clip}")
+    o = cfg.optim
+    if (o.lr_end is None) != (o.lr_anneal == 0):
+        raise ConfigError(f"{where}: [optim] lr_end and lr_anneal go together (set both, or neither for a constant lr), "
+                          f"got lr_end {o.lr_end} and lr_anneal {o.lr_anneal}")
+    if o.lr_anneal < 0 or (o.lr_end is not None and not 0.0 < o.lr_end <= o.lr):
+        raise ConfigError(f"{where}: [optim] lr_anneal must be >= 0 and lr_end in (0, lr={o.lr}], "
+                          f"got {o.lr_anneal} and {o.lr_end}")
     if not cfg.loss.reward_clip >= 0:
         raise ConfigError(f"{where}: [loss] reward_clip must be >= 0 (0 = no clipping), got {cfg.loss.reward_clip}")
     positive = {"model": ("d_model", "d_ff", "layers", "heads", "critics", "tstep_dim", "tstep_hidden", "head_hidden"),

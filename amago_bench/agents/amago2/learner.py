@@ -10,7 +10,7 @@ from typing import Any
 
 import torch
 
-from amago_bench.agents.amago2.config import AgentConfig
+from amago_bench.agents.amago2.config import AgentConfig, OptimConfig
 from amago_bench.agents.amago2.losses import Batch, PopArt, TwoHot, amago_loss
 from amago_bench.agents.amago2.model import AmagoModel, Shapes
 from amago_bench.agents.checkpoint import (CheckpointError, CheckpointFormat, check_same_config, check_suite_and_shapes,
@@ -44,6 +44,15 @@ class _Loss(torch.nn.Module):
                           self.target_actor)
 
 
+def lr_factor(update: int, o: OptimConfig) -> float:
+    """The learning rate of update ``update`` (0-based) as a fraction of ``o.lr``: a linear warm-up
+    over ``o.warmup`` updates times a linear fall to ``o.lr_end / o.lr`` over ``o.lr_anneal`` updates."""
+    warm = min(1.0, (update + 1) / max(1, o.warmup))
+    if o.lr_end is None or o.lr_anneal == 0:
+        return warm
+    return warm * (1.0 - (1.0 - o.lr_end / o.lr) * min(1.0, update / o.lr_anneal))
+
+
 class Learner:
     """Owns the trainable state of one AMAGO-2 agent."""
 
@@ -59,7 +68,7 @@ class Learner:
         self.popart = PopArt(cfg.loss.popart_beta).to(self.device)
         o = cfg.optim
         self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=o.lr, weight_decay=o.weight_decay)
-        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambda n: min(1.0, (n + 1) / max(1, o.warmup)))
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambda n: lr_factor(n, o))
         self.generator = torch.Generator(device="cpu").manual_seed(seed)
         self.updates = 0
         self.amp = o.precision == "bf16" or (o.precision == "auto" and self.device.type == "cuda")

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from amago_bench.agents.amago2.config import AgentConfig, ConfigError, LossConfig, ModelConfig, OptimConfig
-from amago_bench.agents.amago2.learner import Learner
+from amago_bench.agents.amago2.learner import Learner, lr_factor
 from amago_bench.agents.amago2.losses import Batch, TwoHot, amago_loss
 from amago_bench.agents.amago2.model import AmagoModel, inverse_cdf, shapes_from_spaces, symexp, symlog
 
@@ -307,6 +307,39 @@ def test_reward_clip_must_not_be_negative():
 
     with pytest.raises(ConfigError, match="reward_clip"):
         validate(AgentConfig(model=TINY, loss=LossConfig(reward_clip=-1.0)))
+
+
+def test_learning_rate_warms_up_then_falls_to_lr_end_and_holds():
+    o = OptimConfig(lr=1e-3, warmup=4, lr_end=2.5e-4, lr_anneal=10)
+    factors = [lr_factor(n, o) for n in range(14)]
+    assert factors[:4] == pytest.approx([0.25 * (n + 1) * (1 - 0.075 * n) for n in range(4)])
+    assert factors[5] == pytest.approx(1 - 0.75 * 0.5)
+    assert factors[10:] == pytest.approx([0.25] * 4)  # held at lr_end / lr
+    assert all(a >= b for a, b in zip(factors[3:], factors[4:]))
+    constant = OptimConfig(lr=1e-3, warmup=4)
+    assert [lr_factor(n, constant) for n in (0, 3, 100)] == [0.25, 1.0, 1.0]
+
+
+def test_the_optimiser_follows_the_learning_rate_schedule_across_a_save_and_load():
+    cfg = AgentConfig(model=TINY, optim=OptimConfig(lr=1e-3, warmup=1, lr_end=5e-4, lr_anneal=4))
+    learner = Learner(cfg, DISCRETE, seed=0)
+    batch, _ = _batch(DISCRETE)
+    rates = [learner.update(batch)["optim/lr"] for _ in range(2)]
+    resumed = Learner(cfg, DISCRETE, seed=0)
+    resumed.load_state_dict(learner.state_dict())
+    rates += [resumed.update(batch)["optim/lr"] for _ in range(4)]
+    assert rates == pytest.approx([1e-3 * lr_factor(n, cfg.optim) for n in range(1, 7)])
+    assert rates[-1] == pytest.approx(5e-4)
+
+
+@pytest.mark.parametrize("optim, match", [(dict(lr_end=1e-4), "go together"), (dict(lr_anneal=10), "go together"),
+                                          (dict(lr_end=2e-3, lr_anneal=10), r"lr_end in \(0, lr"),
+                                          (dict(lr_end=1e-5, lr_anneal=-1), "go together|lr_anneal must be")])
+def test_learning_rate_anneal_settings_are_validated(optim, match):
+    from amago_bench.agents.amago2.config import validate
+
+    with pytest.raises(ConfigError, match=match):
+        validate(AgentConfig(model=TINY, optim=OptimConfig(lr=1e-3, **optim)))
 
 
 def test_inverse_cdf_draws_follow_the_probabilities():
