@@ -43,6 +43,7 @@ VARIANTS = {"amago2-popgym-anneal5k": "the default, scale annealed over 5k env s
             "amago2-popgym-widths-lr5e4": "the default with the reference's widths and lr 5e-4",
             "amago2-popgym-widths-lr-anneal": "the default with the reference's widths and lr 1e-3 -> 3e-4 over 1,250 updates",
             "amago2-popgym-widths-lr3e4-tau01": "the default with the reference's widths, lr 3e-4 and tau 0.01",
+            "amago2-popgym-widths-mlplr3e4": "the default with the reference's widths, their MLPs at lr 3e-4",
             "amago2-popgym-narrow": "the default, pinned (configs/amago2-popgym-narrow.toml)"}
 """Labels of the experiment agent files in reports/fidelity/configs/ run beside the default."""
 EARLIER = {"amago2": "per-suite settings (before issue 20)", "amago2-tau02-eps02": "per-suite settings (before issue 20)"}

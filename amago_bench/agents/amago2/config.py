@@ -144,6 +144,9 @@ class OptimConfig:
     ``lr_anneal`` updates, then holds (the warm-up multiplies it). None: a constant ``lr``."""
     lr_anneal: int = 0
     """Updates over which the learning rate falls from ``lr`` to ``lr_end``."""
+    mlp_lr: float | None = None
+    """The learning rate of the MLPs around the trajectory encoder (the timestep encoder, the actor
+    and the critics); None: ``lr``. The warm-up and the anneal scale it as they scale ``lr``."""
     grad_clip: float = 1.0
     weight_decay: float = 1e-4
     batch_size: int = 24
@@ -268,6 +271,8 @@ def validate(cfg: AgentConfig, where: str = "config") -> None:
     if o.lr_anneal < 0 or (o.lr_end is not None and not 0.0 < o.lr_end <= o.lr):
         raise ConfigError(f"{where}: [optim] lr_anneal must be >= 0 and lr_end in (0, lr={o.lr}], "
                           f"got {o.lr_anneal} and {o.lr_end}")
+    if o.mlp_lr is not None and not o.mlp_lr > 0:
+        raise ConfigError(f"{where}: [optim] mlp_lr must be > 0 (or left out: the same as lr), got {o.mlp_lr}")
     if not cfg.loss.reward_clip >= 0:
         raise ConfigError(f"{where}: [loss] reward_clip must be >= 0 (0 = no clipping), got {cfg.loss.reward_clip}")
     positive = {"model": ("d_model", "d_ff", "layers", "heads", "critics", "tstep_dim", "tstep_hidden", "head_hidden"),

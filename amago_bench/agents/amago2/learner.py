@@ -53,6 +53,16 @@ def lr_factor(update: int, o: OptimConfig) -> float:
     return warm * (1.0 - (1.0 - o.lr_end / o.lr) * min(1.0, update / o.lr_anneal))
 
 
+def param_groups(model: AmagoModel, o: OptimConfig) -> Any:
+    """What AdamW optimises: every parameter at ``o.lr``, or with ``o.mlp_lr`` two groups, the
+    trajectory encoder at ``o.lr`` and the rest (timestep encoder, actor, critics) at ``o.mlp_lr``."""
+    if o.mlp_lr is None:
+        return model.parameters()
+    traj = {id(p) for p in model.traj.parameters()}
+    return [{"params": [p for p in model.parameters() if id(p) in traj], "lr": o.lr},
+            {"params": [p for p in model.parameters() if id(p) not in traj], "lr": o.mlp_lr}]
+
+
 class Learner:
     """Owns the trainable state of one AMAGO-2 agent."""
 
@@ -67,7 +77,7 @@ class Learner:
         self.twohot = TwoHot(cfg.model.bins, cfg.loss.value_range).to(self.device)
         self.popart = PopArt(cfg.loss.popart_beta).to(self.device)
         o = cfg.optim
-        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=o.lr, weight_decay=o.weight_decay)
+        self.optimizer = torch.optim.AdamW(param_groups(self.model, o), lr=o.lr, weight_decay=o.weight_decay)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambda n: lr_factor(n, o))
         self.generator = torch.Generator(device="cpu").manual_seed(seed)
         self.updates = 0

@@ -332,6 +332,26 @@ def test_the_optimiser_follows_the_learning_rate_schedule_across_a_save_and_load
     assert rates[-1] == pytest.approx(5e-4)
 
 
+def test_mlp_lr_sets_the_rate_of_everything_but_the_trajectory_encoder():
+    cfg = AgentConfig(model=TINY, optim=OptimConfig(lr=1e-3, warmup=1, mlp_lr=2e-4, weight_decay=0.0))
+    learner = Learner(cfg, DISCRETE, seed=0)
+    groups = learner.optimizer.param_groups
+    assert [g["lr"] for g in groups] == pytest.approx([1e-3, 2e-4])
+    traj = {id(p) for p in learner.model.traj.parameters()}
+    assert {id(p) for p in groups[0]["params"]} == traj
+    assert len(groups[0]["params"]) + len(groups[1]["params"]) == len(list(learner.model.parameters()))
+    # one Adam step moves each parameter by about its group's rate (Adam's first step is lr x sign(grad))
+    before = {id(p): p.detach().clone() for p in learner.model.parameters()}
+    batch, _ = _batch(DISCRETE)
+    learner.update(batch)
+    for g, rate in zip(groups, (1e-3, 2e-4)):
+        step = max(float((p.detach() - before[id(p)]).abs().max()) for p in g["params"])
+        assert rate * 0.5 < step <= rate * 1.01, (rate, step)
+    with pytest.raises(ConfigError, match="mlp_lr must be > 0"):
+        from amago_bench.agents.amago2.config import validate
+        validate(AgentConfig(model=TINY, optim=OptimConfig(mlp_lr=0.0)))
+
+
 @pytest.mark.parametrize("optim, match", [(dict(lr_end=1e-4), "go together"), (dict(lr_anneal=10), "go together"),
                                           (dict(lr_end=2e-3, lr_anneal=10), r"lr_end in \(0, lr"),
                                           (dict(lr_end=1e-5, lr_anneal=-1), "go together|lr_anneal must be")])
