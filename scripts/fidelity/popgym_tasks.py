@@ -54,6 +54,7 @@ AGENTS = {  # our run folders <agent>-small-seed<N> -> label
     "amago2-popgym-widths": "ours, the reference's encoder and head widths (configs/amago2-popgym-widths.toml)",
     "amago2-popgym-widths-lr3e4": "ours, the reference's widths, lr 3e-4 (configs/amago2-popgym-widths-lr3e4.toml)",
     "amago2-popgym-widths-lr-anneal": "ours, the reference's widths, lr 1e-3 -> 3e-4 (configs/amago2-popgym-widths-lr-anneal.toml)",
+    "amago2-popgym-widths-mlplr3e4": "ours, the reference's widths, their MLPs at lr 3e-4 (configs/amago2-popgym-widths-mlplr3e4.toml)",
 }
 
 
